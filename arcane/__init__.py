@@ -1,0 +1,1 @@
+"""The Arcane product shell: the `arcane` command, wiring the generic engine, kubesim and Arcane's defaults."""

@@ -1,0 +1,1 @@
+"""kubesim: an in-process Kubernetes API server faithful enough for kubectl and the official Python client."""
