@@ -1,0 +1,1 @@
+"""The pure core: evaluation of a rule set over a snapshot, and the executor of its decisions."""
