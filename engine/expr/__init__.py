@@ -1,0 +1,169 @@
+"""Expressions of the rule language: JMESPath for conditions and values, JSONPath for places, `{{ }}` templates.
+
+Everything is compiled once when a rule set loads (`compile_expression`, `compile_path`,
+`compile_template`); evaluation never parses. Compile errors carry the column; evaluation errors
+become `engine.errors.ExpressionError` naming the expression.
+
+This package is the only place that imports jmespath and jsonpath-ng.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jmespath import exceptions as jmespath_exceptions
+
+from engine.errors import ExpressionError
+from engine.expr import jmes
+from engine.expr.functions import FUNCTIONS, Functions, custom_function_docs, rfc3339, use_clock
+from engine.expr.paths import FieldPath, PathSyntaxError
+from engine.expr.template import Template, TemplateSyntaxError, compile_template, stringify
+
+__all__ = [
+    "Expression",
+    "ExpressionSyntaxError",
+    "FieldPath",
+    "PathSyntaxError",
+    "Template",
+    "TemplateSyntaxError",
+    "compile_expression",
+    "compile_path",
+    "compile_template",
+    "custom_function_docs",
+    "is_false",
+    "rfc3339",
+    "stringify",
+    "template",
+    "use_clock",
+]
+
+is_false = jmes.is_false
+
+
+class ExpressionSyntaxError(Exception):
+    """An expression that does not compile: bad syntax (with a 1-based column), unknown function, wrong arity."""
+
+    def __init__(self, source: str, message: str, column: int = 0) -> None:
+        self.source = source
+        self.message = message
+        self.column = column
+        super().__init__(message)
+
+
+def _call(name: str, args: list[Any]) -> Any:
+    return FUNCTIONS.call_function(name, args)
+
+
+class Expression:
+    """A compiled JMESPath expression."""
+
+    __slots__ = ("ast", "fn", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        try:
+            self.ast = jmes.parse(source)
+        except jmespath_exceptions.ParseError as error:
+            column = int(getattr(error, "lex_position", 0) or 0) + 1
+            raise ExpressionSyntaxError(source, _syntax_message(error), column) from None
+        except jmespath_exceptions.JMESPathError as error:
+            raise ExpressionSyntaxError(source, f"invalid JMESPath: {error}".split("\n")[0]) from None
+        _check_functions(source, self.ast)
+        self.fn = jmes.compile_ast(self.ast, _call)
+
+    def __repr__(self) -> str:
+        return f"Expression({self.source!r})"
+
+    def evaluate(self, data: Any) -> Any:
+        """The expression's value on `data`; a failure raises ExpressionError naming the expression."""
+        try:
+            return self.fn(data)
+        except ExpressionError:
+            raise
+        except (jmespath_exceptions.JMESPathError, TypeError, ValueError, KeyError) as error:
+            raise ExpressionError(f"{self.source!r}: {error}") from None
+
+    def truthy(self, data: Any) -> bool:
+        """The expression's value as a condition (JMESPath truthiness)."""
+        return not jmes.is_false(self.evaluate(data))
+
+    def root_paths(self) -> list[tuple[str, ...]]:
+        """The field chains read from the root (`object.spec.x` -> ('object', 'spec', 'x')), for static checks."""
+        return _root_paths(self.ast)
+
+
+def compile_expression(source: str) -> Expression:
+    """Compile a JMESPath expression (raises ExpressionSyntaxError)."""
+    return Expression(source)
+
+
+def compile_path(source: str) -> FieldPath:
+    """Compile a JSONPath (a leading `$.` may be omitted; raises PathSyntaxError)."""
+    return FieldPath(source)
+
+
+def template(value: Any) -> Template:
+    """Compile a template whose expressions are JMESPath."""
+    return compile_template(value, compile_expression)
+
+
+def _syntax_message(error: Any) -> str:
+    if isinstance(error, jmespath_exceptions.IncompleteExpressionError):
+        return "invalid JMESPath: the expression ends too early"
+    token = getattr(error, "token_value", None)
+    expected = str(getattr(error, "msg", "") or "").split(", got")[0]
+    if token is not None:
+        return f"invalid JMESPath: unexpected {token!r} ({expected.lower()})"
+    return f"invalid JMESPath: {str(error).splitlines()[0]}"
+
+
+def _check_functions(source: str, node: dict[str, Any]) -> None:
+    if node.get("type") == "function_expression":
+        name = node["value"]
+        entry = Functions.FUNCTION_TABLE.get(name)
+        if entry is None:
+            raise ExpressionSyntaxError(source, f"unknown function {name}()")
+        signature = entry["signature"]
+        count = len(node["children"])
+        variadic = bool(signature) and signature[-1].get("variadic")
+        if (variadic and count < len(signature)) or (not variadic and count != len(signature)):
+            expected = f"at least {len(signature)}" if variadic else str(len(signature))
+            raise ExpressionSyntaxError(source, f"{name}() takes {expected} argument(s), got {count}")
+    for child in node.get("children", []):
+        if isinstance(child, dict):
+            _check_functions(source, child)
+
+
+def _root_paths(node: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Field chains evaluated against the root value (not inside projections over elements)."""
+    kind = node.get("type")
+    children = [child for child in node.get("children", []) if isinstance(child, dict)]
+    if kind == "field":
+        return [(node["value"],)]
+    if kind in ("subexpression", "index_expression", "pipe"):
+        chain = _leading_fields(node)
+        head = _root_paths(children[0]) if children else []
+        return [chain] if chain else head
+    if kind in ("projection", "filter_projection", "value_projection", "flatten"):
+        return _root_paths(children[0]) if children else []
+    if kind in ("expref", "literal", "current", "identity", "index", "slice"):
+        return []
+    paths: list[tuple[str, ...]] = []
+    for child in children:
+        paths.extend(_root_paths(child))
+    return paths
+
+
+def _leading_fields(node: dict[str, Any]) -> tuple[str, ...]:
+    """For `a.b.c` (nested subexpressions of fields), the chain ('a', 'b', 'c'); () otherwise."""
+    if node.get("type") == "field":
+        return (node["value"],)
+    if node.get("type") != "subexpression":
+        return ()
+    chain: tuple[str, ...] = ()
+    for child in node["children"]:
+        part = _leading_fields(child)
+        if not part:
+            return chain
+        chain += part
+    return chain

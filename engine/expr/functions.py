@@ -1,0 +1,291 @@
+"""Custom JMESPath functions available to every rule expression, next to JMESPath's builtins.
+
+Each function is documented by its docstring (first line: signature; then what it does; then an
+`Example:` line that docs/rules.md shows and a test runs). The current time comes from an injectable
+clock (`use_clock`), so evaluation stays pure and fixtures can move time.
+
+This module defines functions only; compiling and evaluating expressions is engine.expr.jmes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from jmespath import exceptions as jmespath_exceptions
+from jmespath import functions as jmespath_functions
+
+from engine.expr.canonical import go_json
+
+Clock = Callable[[], datetime]
+
+_CLOCK: contextvars.ContextVar[Clock] = contextvars.ContextVar("clock", default=lambda: datetime.now(UTC))
+_OBJECT_TYPES = {"Context", "MappingProxyType"}
+
+
+@contextlib.contextmanager
+def use_clock(clock: Clock) -> Iterator[None]:
+    """Evaluate expressions inside this block with `clock` as the source of `now()`."""
+    token = _CLOCK.set(clock)
+    try:
+        yield
+    finally:
+        _CLOCK.reset(token)
+
+
+def rfc3339(moment: datetime) -> str:
+    """Kubernetes' metav1.Time text: UTC, second precision, `Z` suffix."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> datetime:
+    """Parse an RFC 3339 timestamp (as Kubernetes writes them)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+sig = jmespath_functions.signature
+
+
+class Functions(jmespath_functions.Functions):
+    """JMESPath builtins plus the custom functions below."""
+
+    # jmespath type-checks arguments by the Python type's *name*; rule contexts are dict subclasses.
+    def _get_allowed_pytypes(self, types: Any) -> Any:
+        allowed, subtypes = super()._get_allowed_pytypes(types)  # type: ignore[misc]
+        if "dict" in allowed:
+            allowed = [*allowed, *_OBJECT_TYPES]
+        return allowed, subtypes
+
+    @sig({"types": []})
+    def _func_type(self, arg: Any) -> str:
+        """type(value) -> string: the JMESPath type name (JMESPath builtin; rule contexts count as objects).
+
+        Example: type(`{}`) == 'object'"""
+        if isinstance(arg, dict):
+            return "object"
+        result: str = super()._func_type(arg)  # type: ignore[misc]
+        return result
+
+    # --- JSON and hashing -----------------------------------------------------------------------
+
+    @sig({"types": []})
+    def _func_canonical_json(self, value: Any) -> str:
+        """canonical_json(value) -> string: JSON with sorted keys and no whitespace, escaped as Go's encoding/json.
+
+        `<`, `>`, `&`, U+2028 and U+2029 are escaped; floats use Go's shortest form.
+        Example: canonical_json({b: `1`, a: '<'}) == '{"a":"\\u003c","b":1}'"""
+        return go_json(value)
+
+    @sig({"types": []})
+    def _func_to_json(self, value: Any) -> str:
+        """to_json(value) -> string: like canonical_json, but object keys keep their order.
+
+        Example: to_json({b: `1`, a: `2`}) == '{"b":1,"a":2}'"""
+        return go_json(value, sort_keys=False)
+
+    @sig({"types": ["string"]})
+    def _func_parse_json(self, text: str) -> Any:
+        """parse_json(string) -> any: the value a JSON text denotes (null when it is not valid JSON).
+
+        Example: parse_json('{"a": [1]}').a[0] == `1`"""
+        try:
+            return json.loads(text)
+        except ValueError:
+            return None
+
+    @sig({"types": ["string"]})
+    def _func_md5(self, text: str) -> str:
+        """md5(string) -> string: lowercase hex MD5 digest of the UTF-8 bytes.
+
+        Example: md5('') == 'd41d8cd98f00b204e9800998ecf8427e'"""
+        return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+    @sig({"types": ["string"]})
+    def _func_sha256(self, text: str) -> str:
+        """sha256(string) -> string: lowercase hex SHA-256 digest of the UTF-8 bytes.
+
+        Example: length(sha256('x')) == `64`"""
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @sig({"types": ["string"]})
+    def _func_hex(self, text: str) -> str:
+        """hex(string) -> string: the UTF-8 bytes of a string, hex-encoded (Go's `%x` of a string).
+
+        Example: hex('ab') == '6162'"""
+        return text.encode().hex()
+
+    # --- strings ----------------------------------------------------------------------------------
+
+    @sig({"types": ["string"]})
+    def _func_lower(self, text: str) -> str:
+        """lower(string) -> string: lower case.
+
+        Example: lower('AbC') == 'abc'"""
+        return text.lower()
+
+    @sig({"types": ["string"]})
+    def _func_upper(self, text: str) -> str:
+        """upper(string) -> string: upper case.
+
+        Example: upper('AbC') == 'ABC'"""
+        return text.upper()
+
+    @sig({"types": ["string"]})
+    def _func_snake_case(self, text: str) -> str:
+        """snake_case(string) -> string: `_` before each upper-case letter that follows a lower-case one, then lower case.
+
+        Example: snake_case('MicrosoftSqlServerStream') == 'microsoft_sql_server_stream'"""
+        return re.sub(r"([a-z])([A-Z])", r"\1_\2", text).lower()
+
+    @sig({"types": ["string"]}, {"types": ["string"]}, {"types": ["string"]})
+    def _func_replace(self, text: str, old: str, new: str) -> str:
+        """replace(string, old, new) -> string: every occurrence of `old` replaced by `new`.
+
+        Example: replace('a-b-c', '-', '.') == 'a.b.c'"""
+        return text.replace(old, new)
+
+    @sig({"types": ["string"]}, {"types": ["string"]})
+    def _func_split(self, text: str, separator: str) -> list[str]:
+        """split(string, separator) -> array[string]: the parts between separators.
+
+        Example: split('a/b', '/') == ['a', 'b']"""
+        return text.split(separator)
+
+    @sig({"types": ["string"]})
+    def _func_trim(self, text: str) -> str:
+        """trim(string) -> string: without leading and trailing white space.
+
+        Example: trim('  a ') == 'a'"""
+        return text.strip()
+
+    @sig({"types": ["string"]}, {"types": ["string"]})
+    def _func_matches(self, text: str, pattern: str) -> bool:
+        """matches(string, regex) -> boolean: whether the regular expression matches the whole string.
+
+        Example: matches('v12', 'v[0-9]+')"""
+        return re.fullmatch(pattern, text) is not None
+
+    # --- objects and control ----------------------------------------------------------------------
+
+    @sig({"types": []}, {"types": []}, {"types": []})
+    def _func_if(self, test: Any, then: Any, otherwise: Any) -> Any:
+        """if(test, then, else) -> any: `then` when `test` is true (JMESPath truthiness), else `else`.
+
+        Both branches are evaluated; use it to choose between values.
+        Example: if(`true`, 'yes', 'no') == 'yes'"""
+        falsy = test is None or test is False or test in ("", [], {})
+        return otherwise if falsy else then
+
+    @sig({"types": []}, {"types": [], "variadic": True})
+    def _func_coalesce(self, *values: Any) -> Any:
+        """coalesce(value, ...) -> any: the first argument that is not null (null when all are).
+
+        Example: coalesce(`null`, `false`, 'x') == `false`"""
+        return next((value for value in values if value is not None), None)
+
+    @sig({"types": []}, {"types": ["string", "number"]}, {"types": [], "variadic": True})
+    def _func_get(self, container: Any, key: Any, *default: Any) -> Any:
+        """get(object_or_array, key[, default]) -> any: the member named by a computed key or index.
+
+        JMESPath cannot index with an expression; this can. Missing -> default (or null).
+        Example: get({a: `1`}, 'a') == `1`"""
+        fallback = default[0] if default else None
+        if isinstance(container, dict) and isinstance(key, str):
+            return container.get(key, fallback)
+        if isinstance(container, list) and isinstance(key, int) and not isinstance(key, bool):
+            return container[key] if -len(container) <= key < len(container) else fallback
+        return fallback
+
+    @sig({"types": ["object"]}, {"types": ["object"], "variadic": True})
+    def _func_deep_merge(self, *objects: Any) -> Any:
+        """deep_merge(object, object, ...) -> object: later objects merged into earlier ones, recursively.
+
+        Nested objects merge; any other value (lists included) replaces. Inputs are not modified.
+        Example: deep_merge({a: {x: `1`}}, {a: {y: `2`}}) == {a: {x: `1`, y: `2`}}"""
+        merged: dict[str, Any] = {}
+        for obj in objects:
+            merged = _deep_merge(merged, obj)
+        return merged
+
+    @sig({"types": ["array"]})
+    def _func_from_items(self, pairs: list[Any]) -> dict[str, Any]:
+        """from_items(array[[key, value]]) -> object: an object from key/value pairs (keys must be strings).
+
+        Example: from_items([['a', `1`]]) == {a: `1`}"""
+        out: dict[str, Any] = {}
+        for pair in pairs:
+            if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
+                raise jmespath_exceptions.JMESPathError(f"from_items() expects [string, value] pairs, got {pair!r}")
+            out[pair[0]] = pair[1]
+        return out
+
+    @sig({"types": ["object"]})
+    def _func_items(self, obj: Any) -> list[list[Any]]:
+        """items(object) -> array[[key, value]]: the key/value pairs of an object, in order.
+
+        Example: items({a: `1`}) == [['a', `1`]]"""
+        return [[key, value] for key, value in obj.items()]
+
+    # --- Kubernetes conventions -------------------------------------------------------------------
+
+    @sig({"types": []}, {"types": ["string"]})
+    def _func_condition(self, obj: Any, condition_type: str) -> Any:
+        """condition(object, type) -> object|null: the entry of `status.conditions` with that type.
+
+        Example: condition({status: {conditions: [{type: 'Complete', status: 'True'}]}}, 'Complete').status == 'True'"""
+        if not isinstance(obj, dict):
+            return None
+        conditions = (obj.get("status") or {}).get("conditions")
+        if not isinstance(conditions, list):
+            return None
+        return next((c for c in conditions if isinstance(c, dict) and c.get("type") == condition_type), None)
+
+    # --- time -------------------------------------------------------------------------------------
+
+    @sig()
+    def _func_now(self) -> str:
+        """now() -> string: the current time of the evaluation's clock, RFC 3339 in UTC (second precision).
+
+        Example: length(now()) == `20`"""
+        return rfc3339(_CLOCK.get()())
+
+    @sig({"types": ["string"]})
+    def _func_epoch(self, text: str) -> Any:
+        """epoch(timestamp) -> number|null: seconds since 1970 for an RFC 3339 timestamp (null if unparsable).
+
+        Example: epoch('1970-01-01T00:01:00Z') == `60`"""
+        try:
+            return parse_time(text).timestamp()
+        except ValueError:
+            return None
+
+
+def _deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+FUNCTIONS = Functions()
+"""The one shared, stateless instance (the clock is context-local)."""
+
+
+def custom_function_docs() -> dict[str, str]:
+    """Name -> docstring of every custom function (for docs/rules.md and its drift test)."""
+    docs: dict[str, str] = {}
+    for name, entry in sorted(Functions.FUNCTION_TABLE.items()):
+        method = entry["function"]
+        if getattr(jmespath_functions.Functions, method.__name__, None) is method:
+            continue
+        docs[name] = (method.__doc__ or "").strip()
+    return docs

@@ -1,0 +1,172 @@
+"""Templates: YAML values with `{{ expression }}` inside strings, rendered against a context.
+
+A rule writes literal data the way it will appear (`reason: StreamResumed`, a whole object literal) and
+marks computed parts with `{{ }}`. A string that is exactly one `{{ expr }}` yields the expression's
+value as is (an object, a list, a number); otherwise the pieces are joined as text (strings as they
+are, null as "", other values as canonical JSON). Keys of mappings may be templates too.
+
+This module compiles and renders; the expressions themselves are compiled by the function it is given.
+Rendered values may share structure with the context (e.g. a cached object): callers that mutate a
+result copy it first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from engine.expr.canonical import go_float, go_json
+
+
+class Evaluable(Protocol):
+    """What a template needs of a compiled expression."""
+
+    source: str
+
+    def evaluate(self, data: Any) -> Any: ...
+
+
+class TemplateSyntaxError(Exception):
+    """A `{{` without its `}}`, or an empty `{{ }}`."""
+
+    def __init__(self, text: str, message: str, column: int) -> None:
+        self.text = text
+        self.message = message
+        self.column = column
+        super().__init__(f"{message} at column {column} in {text!r}")
+
+
+Render = Callable[[Any], Any]
+
+
+class Template:
+    """A compiled template; `render(context)` returns the value."""
+
+    __slots__ = ("constant", "expressions", "render", "source")
+
+    def __init__(self, source: Any, render: Render, constant: bool, expressions: tuple[Evaluable, ...]) -> None:
+        self.source = source
+        self.render = render
+        self.constant = constant
+        self.expressions = expressions
+
+    def __repr__(self) -> str:
+        return f"Template({self.source!r})"
+
+
+def compile_template(value: Any, compile_expression: Callable[[str], Evaluable]) -> Template:
+    """Compile a YAML value into a Template. `compile_expression` raises on a bad expression."""
+    found: list[Evaluable] = []
+    render, constant = _compile(value, compile_expression, found)
+    return Template(value, render, constant, tuple(found))
+
+
+def split_text(text: str) -> list[str | tuple[str, int]]:
+    """Split a string into literal pieces and (expression source, column) pieces."""
+    pieces: list[str | tuple[str, int]] = []
+    position = 0
+    while True:
+        start = text.find("{{", position)
+        if start < 0:
+            if position < len(text):
+                pieces.append(text[position:])
+            return pieces
+        if start > position:
+            pieces.append(text[position:start])
+        end = _closing(text, start + 2)
+        if end < 0:
+            raise TemplateSyntaxError(text, "'{{' is not closed by '}}'", start + 1)
+        source = text[start + 2 : end].strip()
+        if not source:
+            raise TemplateSyntaxError(text, "empty '{{ }}'", start + 1)
+        pieces.append((source, start + 3))
+        position = end + 2
+
+
+def stringify(value: Any) -> str:
+    """How a value reads inside text: strings as is, null as "", numbers and booleans as JSON, else JSON."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, float):
+        return go_float(value)
+    if isinstance(value, int):
+        return str(value)
+    return go_json(value)
+
+
+def _closing(text: str, position: int) -> int:
+    """Index of the `}}` closing an expression that starts at `position` (quotes and nesting respected)."""
+    depth = 0
+    quote = ""
+    index = position
+    while index < len(text):
+        char = text[index]
+        if quote:
+            if char == "\\":
+                index += 2
+                continue
+            if char == quote:
+                quote = ""
+        elif char in "'\"`":
+            quote = char
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            if depth == 0 and text.startswith("}}", index):
+                return index
+            depth -= 1
+        index += 1
+    return -1
+
+
+def _compile(value: Any, compile_expression: Callable[[str], Evaluable], found: list[Evaluable]) -> tuple[Render, bool]:
+    if isinstance(value, str):
+        return _compile_text(value, compile_expression, found)
+    if isinstance(value, dict):
+        entries = []
+        all_constant = True
+        for key, item in value.items():
+            key_render, key_constant = _compile(str(key), compile_expression, found)
+            item_render, item_constant = _compile(item, compile_expression, found)
+            all_constant = all_constant and key_constant and item_constant
+            entries.append((key_render, item_render))
+        if all_constant:
+            return (lambda _context: dict(value)), True
+        return (lambda context: {str(k(context)): v(context) for k, v in entries}), False
+    if isinstance(value, list):
+        items = [_compile(item, compile_expression, found) for item in value]
+        renders = [render for render, _ in items]
+        if all(constant for _, constant in items):
+            return (lambda _context: list(value)), True
+        return (lambda context: [render(context) for render in renders]), False
+    return (lambda _context: value), True
+
+
+def _compile_text(
+    text: str, compile_expression: Callable[[str], Evaluable], found: list[Evaluable]
+) -> tuple[Render, bool]:
+    pieces = split_text(text)
+    if not any(isinstance(piece, tuple) for piece in pieces):
+        return (lambda _context: text), True
+    compiled: list[str | Evaluable] = []
+    for piece in pieces:
+        if isinstance(piece, tuple):
+            expression = compile_expression(piece[0])
+            found.append(expression)
+            compiled.append(expression)
+        else:
+            compiled.append(piece)
+    if len(compiled) == 1 and not isinstance(compiled[0], str):
+        whole = compiled[0]
+        return whole.evaluate, False
+
+    def render(context: Any) -> str:
+        return "".join(part if isinstance(part, str) else stringify(part.evaluate(context)) for part in compiled)
+
+    return render, False

@@ -1,0 +1,218 @@
+"""Rule files -> YAML documents that remember where each value came from.
+
+Where this sits: the first step of loading a rule set (loader -> schema -> compiler). YAML is parsed with
+PyYAML's *safe* loader (no tags that construct Python objects), into plain dicts and lists; a side table
+keeps the line and column of every mapping key and sequence item so that every later problem can name its
+place in the file.
+
+A rule-set directory is every `*.yaml`/`*.yml` file directly inside it whose name does not start with `.`
+(Kubernetes mounts a ConfigMap as `..data/` plus symlinks; the symlinks are read, the hidden directories
+are not). This module reads files and parses YAML; it does not validate documents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.errors import Location, Problem
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+"""A rule file larger than this is refused (a ConfigMap holds at most 1 MiB; this leaves room)."""
+
+
+@dataclass(slots=True)
+class Positions:
+    """Line/column of values inside one document, keyed by their path (tuple of keys and indexes)."""
+
+    file: str
+    table: dict[tuple[Any, ...], tuple[int, int]] = field(default_factory=dict)
+    values: dict[tuple[Any, ...], tuple[int, int]] = field(default_factory=dict)
+    quoted: set[tuple[Any, ...]] = field(default_factory=set)
+
+    def at(self, path: Iterable[Any]) -> Location:
+        """The location of `path`, or of its closest ancestor that has one."""
+        key = tuple(path)
+        while key and key not in self.table:
+            key = key[:-1]
+        line, column = self.table.get(key, (0, 0))
+        return Location(self.file, line, column, dotted(tuple(path)))
+
+    def value_at(self, path: Iterable[Any], column_offset: int = 0) -> Location:
+        """The location of the value at `path` (not its key), moved right by `column_offset` when known."""
+        key = tuple(path)
+        if key not in self.values:
+            return self.at(key)
+        line, column = self.values[key]
+        if column_offset:
+            column += column_offset - 1 + (1 if key in self.quoted else 0)
+        return Location(self.file, line, column, dotted(key))
+
+
+@dataclass(slots=True)
+class Document:
+    """One YAML document of a rule file."""
+
+    file: str
+    index: int
+    body: Any
+    positions: Positions
+
+
+@dataclass(slots=True)
+class Source:
+    """The documents of a rule set, the problems met while reading them, and the content digest."""
+
+    documents: list[Document]
+    problems: list[Problem]
+    digest: str
+    files: list[str]
+
+
+def dotted(path: tuple[Any, ...]) -> str:
+    """`('spec', 'groups', 0, 'rules', 2, 'when')` -> `spec.groups[0].rules[2].when`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def rule_files(directory: Path) -> list[Path]:
+    """The rule files of a directory, sorted by name."""
+    return sorted(
+        path
+        for path in directory.iterdir()
+        if path.suffix in (".yaml", ".yml") and not path.name.startswith(".") and path.is_file()
+    )
+
+
+def load_paths(paths: Iterable[Path]) -> Source:
+    """Read rule files (directories expand to their rule files) into documents, collecting every problem."""
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for path in paths:
+        if path.is_dir():
+            found = rule_files(path)
+            if not found:
+                problems.append(Problem(Location(str(path)), "no rule files (*.yaml) in this directory", "empty"))
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            problems.append(Problem(Location(str(path)), "no such file or directory", "missing"))
+    texts: list[tuple[str, bytes]] = []
+    for path in files:
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            problems.append(Problem(Location(str(path)), f"cannot read: {error.strerror}", "unreadable"))
+            continue
+        texts.append((str(path), data))
+    return load_texts(texts, problems)
+
+
+def load_texts(texts: list[tuple[str, bytes]], problems: list[Problem] | None = None) -> Source:
+    """Parse named file contents (as a ConfigMap's data would give them) into documents."""
+    problems = list(problems or [])
+    documents: list[Document] = []
+    digest = hashlib.sha256()
+    for name, data in sorted(texts, key=lambda item: Path(item[0]).name):
+        digest.update(Path(name).name.encode() + b"\0" + data + b"\0")
+        documents.extend(_parse(name, data, problems))
+    return Source(documents, problems, digest.hexdigest()[:16], [name for name, _ in texts])
+
+
+def _parse(name: str, data: bytes, problems: list[Problem]) -> list[Document]:
+    if len(data) > MAX_FILE_BYTES:
+        problems.append(
+            Problem(
+                Location(name), f"file is {len(data)} bytes; rule files are limited to {MAX_FILE_BYTES}", "too-large"
+            )
+        )
+        return []
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        problems.append(
+            Problem(Location(name), f"not UTF-8 text (byte {error.start}): is this a binary file?", "binary")
+        )
+        return []
+    if "\x00" in text:
+        problems.append(Problem(Location(name), "contains NUL bytes: is this a binary file?", "binary"))
+        return []
+    documents: list[Document] = []
+    try:
+        for index, node in enumerate(yaml.compose_all(text, Loader=yaml.SafeLoader)):
+            if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+                continue  # an empty document (e.g. a trailing `---`)
+            positions = Positions(name)
+            body = _Builder(positions).build(node, ())
+            documents.append(Document(name, index, body, positions))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+        reason = getattr(error, "problem", None) or str(error)
+        problems.append(Problem(Location(name, line, column), f"invalid YAML: {reason}", "yaml"))
+        return []
+    if not documents:
+        problems.append(Problem(Location(name), "the file holds no YAML document", "empty"))
+    return documents
+
+
+_PLAIN_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
+MAX_NODES = 200_000
+"""Values one document may expand to (guards against alias bombs such as "billion laughs")."""
+
+
+class _Builder:
+    """Builds plain Python values from composed nodes, recording positions (safe: standard tags only)."""
+
+    def __init__(self, positions: Positions) -> None:
+        self.positions = positions
+        self.loader = yaml.SafeLoader("")
+        self.count = 0
+
+    def build(self, node: yaml.Node, path: tuple[Any, ...]) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"document expands to more than {MAX_NODES} values (alias bomb?)", node.start_mark
+            )
+        self.positions.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        self.positions.table.setdefault(path, self.positions.values[path])
+        if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"'):
+            self.positions.quoted.add(path)
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"unsupported YAML tag {node.tag!r} (rule files hold plain data)", node.start_mark
+            )
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+        return self.loader.construct_object(node, deep=True)
+
+    def _mapping(self, node: yaml.MappingNode, path: tuple[Any, ...]) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
+        self.loader.flatten_mapping(node)
+        for key_node, value_node in node.value:
+            key = self.loader.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                key = str(key)
+            child = (*path, key)
+            if key in out:
+                first = self.positions.table[child][0]
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {first})", key_node.start_mark
+                )
+            self.positions.table[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            out[key] = self.build(value_node, child)
+        return out

@@ -1,0 +1,351 @@
+"""The schema of rule documents (cerberus), its JSON Schema export, and located validation problems.
+
+Where this sits: loader -> **schema** -> compiler. The schema checks shapes (types, required keys, closed
+sets, unknown keys); the compiler checks meaning (expressions, names, states). Every problem is reported,
+each with file, line, column, field path, what was expected and what was found. Descriptions live in the
+schema (`meta.description`) so the JSON Schema for editors and the language reference share one source.
+
+This is the only module that imports cerberus.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cerberus
+
+from engine.errors import Problem
+from engine.spec.loader import Positions
+
+API_VERSION = "rules.arcane.dev/v1alpha1"
+KIND = "Rules"
+
+NAME = r"^[A-Za-z][A-Za-z0-9_-]*$"
+IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def _d(text: str, **rule: Any) -> dict[str, Any]:
+    return {**rule, "meta": {"description": text}}
+
+
+_STR = {"type": "string"}
+_EXPR = _d("a JMESPath expression", type="string", empty=False)
+_ANY = {"nullable": True}
+_KIND: dict[str, Any] = {
+    "type": "dict",
+    "schema": {
+        "apiVersion": _d("API version, e.g. batch/v1", type="string", required=True, empty=False),
+        "kind": _d("kind, e.g. Job", type="string", required=True, empty=False),
+        "plural": _d("REST resource name (found by discovery when omitted)", type="string", empty=False),
+    },
+}
+_WHEN = _d("condition: the action or transform applies only when this JMESPath expression is true", type="string")
+
+TRANSFORM_KEYS = ("set", "append", "upsert", "merge", "remove", "forEach")
+ACTION_KEYS = ("create", "delete", "patch", "status", "event", "requeue", "forEach")
+
+_AT = _d("JSONPath of the place to change", type="string", required=True, empty=False)
+TRANSFORM: dict[str, Any] = {
+    "type": "dict",
+    "schema": {
+        "when": _WHEN,
+        "set": {"type": "dict", "schema": {"at": _AT, "value": {**_ANY, "required": True}}},
+        "append": {"type": "dict", "schema": {"at": _AT, "items": {**_ANY, "required": True}}},
+        "upsert": {
+            "type": "dict",
+            "schema": {"at": _AT, "key": {"type": "string", "required": True}, "item": {**_ANY, "required": True}},
+        },
+        "merge": {"type": "dict", "schema": {"at": _AT, "value": {**_ANY, "required": True}}},
+        "remove": {"type": "dict", "schema": {"at": _AT}},
+        "forEach": {
+            "type": "dict",
+            "schema": {
+                "in": {**_EXPR, "required": True},
+                "as": {"type": "string", "regex": IDENT},
+                "do": {"type": "list", "required": True, "schema": {"type": "dict"}},
+            },
+        },
+    },
+}
+
+_PROPAGATION = {"type": "string", "allowed": ["Background", "Foreground", "Orphan"]}
+_EVENT_FIELDS = {
+    "type": _d("Normal or Warning", type="string", allowed=["Normal", "Warning"]),
+    "reason": _d("short CamelCase reason", type="string", required=True, empty=False),
+    "message": _d("message (a template)", type="string", required=True),
+}
+ACTION: dict[str, Any] = {
+    "type": "dict",
+    "schema": {
+        "when": _WHEN,
+        "create": {
+            "type": "dict",
+            "schema": {
+                "object": _d("the object to create (a template)", type="dict"),
+                "build": _d("the name of a builder that makes the object", type="string", regex=IDENT),
+                "with": _d("arguments for the builder (templates), available to it as `args`", type="dict"),
+                "existing": _d("expression: the object this one would replace, if any", **_EXPR),
+                "replaceWhen": _d("expression: replace `existing` (delete, then create) when true", **_EXPR),
+                "replacePropagation": _PROPAGATION,
+                "owner": _d("expression: the object that owns the new one (a controller ownerReference)", **_EXPR),
+            },
+        },
+        "delete": {
+            "type": "dict",
+            "schema": {
+                "target": _d("expression: the object (or list of objects) to delete", required=True, **_EXPR),
+                "propagation": _PROPAGATION,
+            },
+        },
+        "patch": {
+            "type": "dict",
+            "schema": {
+                "target": {**_EXPR, "required": True},
+                "merge": _d("a JSON merge patch (a template)", type="dict"),
+                "json": _d("JSON patch operations (a template)", type="list"),
+            },
+        },
+        "status": {
+            "type": "dict",
+            "schema": {
+                "target": _d("expression: whose status (default: the evaluated object)", **_EXPR),
+                "set": _d("fields merged into status (a template)", type="dict"),
+                "conditions": {
+                    "type": "dict",
+                    "schema": {
+                        "replace": _d("the whole conditions list (templates)", type="list"),
+                        "set": _d("conditions added or updated by type (templates)", type="list"),
+                    },
+                },
+            },
+        },
+        "event": {
+            "type": "dict",
+            "schema": {
+                "target": _d("expression: the object the event is about (default: the evaluated object)", **_EXPR),
+                **_EVENT_FIELDS,
+                "whenChanged": _d("JSONPath: emit only when this decision changes that field", type="string"),
+            },
+        },
+        "requeue": {"type": "dict", "schema": {"after": _d("seconds", type=["integer", "float"], required=True)}},
+        "forEach": {
+            "type": "dict",
+            "schema": {
+                "in": {**_EXPR, "required": True},
+                "as": {"type": "string", "regex": IDENT},
+                "do": {"type": "list", "required": True, "schema": {"type": "dict"}},
+            },
+        },
+    },
+}
+
+_LOOKUP_TARGET: dict[str, Any] = {"type": "dict", "schema": {**_KIND["schema"]}}
+RELATED: dict[str, Any] = {
+    "type": "dict",
+    "schema": {
+        "description": _STR,
+        "get": {
+            "type": "dict",
+            "excludes": "list",
+            "schema": {
+                **_LOOKUP_TARGET["schema"],
+                "name": _d("name (a template)", type="string", required=True),
+                "namespace": _d("namespace (a template; default: the evaluated object's)", type="string"),
+            },
+        },
+        "list": {
+            "type": "dict",
+            "excludes": "get",
+            "schema": {
+                **_LOOKUP_TARGET["schema"],
+                "namespace": _d("namespace (a template; default: the evaluated object's; '*' for all)", type="string"),
+                "where": _d("keep items for which this is true (`item` is the candidate)", **_EXPR),
+                "orderBy": _d("sort key expression over `item`", **_EXPR),
+                "descending": {"type": "boolean"},
+                "first": _d("the first match only (an object or null) instead of a list", type="boolean"),
+            },
+        },
+        "triggers": {
+            "type": "dict",
+            "schema": {
+                "name": _d(
+                    "from a changed object, the name of the object to re-evaluate", type="string", required=True
+                ),
+                "namespace": {"type": "string"},
+                "when": _d("only changed objects for which this is true trigger", **_EXPR),
+            },
+        },
+        "cache": {"type": "dict", "schema": {"drop": {"type": "list", "schema": {"type": "string"}}}},
+    },
+}
+
+FACT_FORM: dict[str, Any] = {
+    "description": _STR,
+    "value": _d("a template", nullable=True),
+    "cases": {
+        "type": "list",
+        "schema": {"type": "dict", "schema": {"when": _EXPR, "value": {**_ANY, "required": True}}},
+    },
+    "in": _EXPR,
+    "where": _EXPR,
+    "select": _ANY,
+    "first": {"type": "boolean"},
+}
+
+RULE: dict[str, Any] = {
+    "type": "dict",
+    "schema": {
+        "name": _d("unique rule name", type="string", required=True, regex=NAME),
+        "description": _d("the situation this rule handles", type="string"),
+        "from": _d("states in which the rule applies (state groups)", type="list", schema={"type": "string"}),
+        "when": _d("condition (JMESPath)", type="string", empty=False),
+        "then": _d("actions", type="list", schema={"type": "dict"}),
+        "to": _d("the state this rule moves to (state groups)", type="string"),
+        "event": {
+            "type": "dict",
+            "schema": {**_EVENT_FIELDS, "always": _d("also when the state does not change", type="boolean")},
+        },
+    },
+}
+
+GROUP: dict[str, Any] = {
+    "type": "dict",
+    "schema": {
+        "name": {"type": "string", "required": True, "regex": NAME},
+        "description": _STR,
+        "match": _d("first: the first matching rule wins; all: every matching rule", allowed=["first", "all"]),
+        "state": {
+            "type": "dict",
+            "schema": {
+                "field": _d("where the state lives in the object, e.g. status.phase", type="string", required=True),
+                "initial": _d("the state when the field is absent", type="string", required=True),
+                "states": _d("state names, each with optional data (a template)", type="dict", required=True),
+                "onEnter": _d("actions when a rule's `to` changes the state", type="list", schema={"type": "dict"}),
+            },
+        },
+        "rules": {"type": "list", "required": True, "schema": RULE},
+    },
+}
+
+DOCUMENT: dict[str, Any] = {
+    "apiVersion": _d(f"must be {API_VERSION}", type="string", required=True, allowed=[API_VERSION]),
+    "kind": _d(f"must be {KIND}", type="string", required=True, allowed=[KIND]),
+    "metadata": {
+        "type": "dict",
+        "required": True,
+        "schema": {"name": {"type": "string", "required": True, "regex": NAME}, "description": _STR},
+    },
+    "spec": {
+        "type": "dict",
+        "required": True,
+        "schema": {
+            "for": {
+                "type": "dict",
+                "required": True,
+                "schema": {
+                    "kind": {**_KIND, "excludes": "dynamic"},
+                    "dynamic": {
+                        "type": "dict",
+                        "excludes": "kind",
+                        "schema": {
+                            "from": {**_KIND, "required": True},
+                            "where": _d("which source objects name a kind (expression over the source)", **_EXPR),
+                            "kind": {
+                                "type": "dict",
+                                "required": True,
+                                "schema": {
+                                    "apiVersion": {"type": "string", "required": True},
+                                    "kind": {"type": "string", "required": True},
+                                    "plural": {"type": "string"},
+                                },
+                            },
+                            "as": _d(
+                                "the name the source object is bound to", type="string", required=True, regex=IDENT
+                            ),
+                        },
+                    },
+                    "namespaces": {"type": "list", "schema": {"type": "string"}},
+                    "labelSelector": {"type": "string"},
+                },
+            },
+            "related": {"type": "dict", "keysrules": {"type": "string", "regex": IDENT}, "valuesrules": RELATED},
+            "facts": {
+                "type": "dict",
+                "keysrules": {"type": "string", "regex": IDENT},
+                "valuesrules": {"type": ["string", "dict"], "empty": False},
+            },
+            "builders": {
+                "type": "dict",
+                "keysrules": {"type": "string", "regex": IDENT},
+                "valuesrules": {
+                    "type": "dict",
+                    "schema": {
+                        "description": _STR,
+                        "let": {"type": "dict", "keysrules": {"type": "string", "regex": IDENT}, "valuesrules": _EXPR},
+                        "object": {"type": "dict", "required": True},
+                        "transform": {"type": "list", "schema": {"type": "dict"}},
+                        "require": {
+                            "type": "list",
+                            "schema": {
+                                "type": "dict",
+                                "schema": {"that": {**_EXPR, "required": True}, "message": {**_STR, "required": True}},
+                            },
+                        },
+                    },
+                },
+            },
+            "groups": {"type": "list", "required": True, "schema": GROUP},
+        },
+    },
+}
+
+
+def validate(body: Any, schema: dict[str, Any], positions: Positions, base: tuple[Any, ...] = ()) -> list[Problem]:
+    """Validate `body` (found at `base` in its document) against a cerberus schema; every problem, located."""
+    if not isinstance(body, dict):
+        found = type(body).__name__
+        return [Problem(positions.at(base), f"expected a mapping, found {found}", "type")]
+    validator = cerberus.Validator(schema)
+    if validator.validate(body):
+        return []
+    problems: list[Problem] = []
+    for error in _leaves(validator._errors):
+        path = (*base, *error.document_path)
+        problems.append(Problem(positions.at(path), _message(error, path), str(error.rule or "schema")))
+    return sorted(problems, key=lambda p: (p.location.line, p.location.column, p.message))
+
+
+def _leaves(errors: Any) -> list[Any]:
+    out = []
+    for error in errors:
+        if error.is_group_error and error.child_errors:
+            out.extend(_leaves(error.child_errors))
+        else:
+            out.append(error)
+    return out
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "mapping", list: "list", str: "string", bool: "boolean", int: "integer", float: "number"}.get(
+        type(value), "null" if value is None else type(value).__name__
+    )
+
+
+def _message(error: Any, path: tuple[Any, ...]) -> str:
+    rule, constraint, value = error.rule, error.constraint, error.value
+    if rule == "required":
+        return "required field is missing"
+    if rule is None and error.code == 0x03:  # unknown field
+        return f"unknown field `{path[-1]}`"
+    if rule == "type":
+        wanted = " or ".join(constraint) if isinstance(constraint, list) else constraint
+        return f"expected {wanted}, found {_type_name(value)} {value!r}"[:300]
+    if rule == "allowed":
+        return f"expected one of {', '.join(map(str, constraint))}, found {value!r}"
+    if rule == "regex":
+        return f"expected a value matching {constraint}, found {value!r}"
+    if rule == "empty":
+        return "must not be empty"
+    if rule == "excludes":
+        return f"cannot be used together with `{constraint}`"
+    return f"{rule} {constraint!r} failed (found {value!r})"
