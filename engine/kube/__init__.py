@@ -1,0 +1,68 @@
+"""The real cluster: connection settings, the raw-JSON HTTP client, discovery, list+watch informers, caches.
+
+Only this package (and engine.runtime.health) imports aiohttp, and only engine.kube.config imports the
+official `kubernetes` package (for kubeconfig and in-cluster loading). See docs/architecture.md.
+"""
+
+from engine.kube.cache import CacheRegistry, EventKind, ObjectCache, drop_paths, strip
+from engine.kube.client import ApiObserver, ClientOptions, KubeClient, Verb, WatchOptions, resource_path
+from engine.kube.cluster import HttpCluster
+from engine.kube.config import ConfigError, Credentials, KubeSettings, load_settings
+from engine.kube.informer import (
+    Handler,
+    Informer,
+    InformerKey,
+    InformerObserver,
+    InformerOptions,
+    InformerState,
+    RelistReason,
+    RestartReason,
+)
+from engine.kube.mapper import KindNotFoundError, RESTMapper
+from engine.kube.registry import InformerSet
+from engine.kube.timing import (
+    SYSTEM_CLOCK,
+    Backoff,
+    BackoffPolicy,
+    Clock,
+    ManualClock,
+    SystemClock,
+    TokenBucket,
+)
+
+__all__ = [
+    "SYSTEM_CLOCK",
+    "ApiObserver",
+    "Backoff",
+    "BackoffPolicy",
+    "CacheRegistry",
+    "ClientOptions",
+    "Clock",
+    "ConfigError",
+    "Credentials",
+    "EventKind",
+    "Handler",
+    "HttpCluster",
+    "Informer",
+    "InformerKey",
+    "InformerObserver",
+    "InformerOptions",
+    "InformerSet",
+    "InformerState",
+    "KindNotFoundError",
+    "KubeClient",
+    "KubeSettings",
+    "ManualClock",
+    "ObjectCache",
+    "RESTMapper",
+    "RelistReason",
+    "RestartReason",
+    "SystemClock",
+    "TokenBucket",
+    "Verb",
+    "WatchOptions",
+    "drop_paths",
+    "load_settings",
+    "resource_path",
+    "strip",
+]

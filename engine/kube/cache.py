@@ -1,0 +1,225 @@
+"""Informer caches: the objects of one kind as raw dicts, indexed by namespace, and their union across kinds.
+
+Where this sits: an `Informer` (engine.kube.informer) owns one `ObjectCache` and keeps it equal to the
+server's state; `CacheRegistry` joins every informer's cache into one `engine.core.store.ObjectStore`, which
+is what evaluation snapshots read. Objects are stored as parsed (orjson dicts), after `strip()` and an
+optional projection, and are shared: nobody may mutate them (copy on write).
+
+What it does not do: no I/O, no events (the informer decides what to deliver), no deep copies.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from engine.model import GVK, Obj
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+Projection = Callable[[dict[str, Any]], dict[str, Any]]
+"""Transforms a freshly parsed object (owned by the caller, so it may be changed in place) before caching."""
+
+
+class EventKind(enum.StrEnum):
+    """What happened to a cached object, as delivered to informer handlers."""
+
+    ADDED = "ADDED"
+    MODIFIED = "MODIFIED"
+    DELETED = "DELETED"
+
+
+Change = tuple[EventKind, Obj | None, Obj | None]
+"""(kind, old, new): old is None for ADDED, new is None for DELETED."""
+Changes = list[Change]
+
+
+def strip(obj: dict[str, Any]) -> dict[str, Any]:
+    """Drop what no rule reads and what doubles an object's size: managedFields, kubectl's last-applied copy."""
+    meta = obj.get("metadata")
+    if meta:
+        meta.pop("managedFields", None)
+        annotations = meta.get("annotations")
+        if annotations:
+            annotations.pop(LAST_APPLIED, None)
+    return obj
+
+
+_SEGMENT = re.compile(r"""\.?([A-Za-z0-9_-]+)|\[\*\]|\[\]|\['([^']*)'\]|\["([^"]*)"\]""")
+_EACH = object()
+
+
+def _parse_path(path: str) -> tuple[object, ...]:
+    text = path[1:] if path.startswith("$") else path
+    segments: list[object] = []
+    position = 0
+    while position < len(text):
+        match = _SEGMENT.match(text, position)
+        if match is None or match.end() == position:
+            raise ValueError(f"projection path {path!r}: cannot read {text[position:]!r} (at offset {position})")
+        name = match.group(1) or match.group(2) or match.group(3)
+        segments.append(name if name is not None else _EACH)
+        position = match.end()
+    if not segments or segments[-1] is _EACH:
+        raise ValueError(f"projection path {path!r}: must end with a field name")
+    return tuple(segments)
+
+
+def _drop(node: Any, segments: tuple[object, ...], index: int) -> None:
+    segment = segments[index]
+    last = index == len(segments) - 1
+    if segment is _EACH:
+        if isinstance(node, list):
+            for item in node:
+                _drop(item, segments, index + 1)
+    elif isinstance(node, dict):
+        if last:
+            node.pop(segment, None)
+        elif segment in node:
+            _drop(node[segment], segments, index + 1)
+
+
+def drop_paths(paths: Sequence[str]) -> Projection:
+    """A projection removing fields by path: `status.conditions[*].message`, `spec.template`,
+    `metadata.annotations['example.com/big']` (a leading `$.` is accepted). Paths are compiled once here."""
+    compiled = [_parse_path(p) for p in paths]
+
+    def project(obj: dict[str, Any]) -> dict[str, Any]:
+        for segments in compiled:
+            _drop(obj, segments, 0)
+        return obj
+
+    return project
+
+
+def key_of(obj: Obj) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
+def resource_version(obj: Obj | None) -> str:
+    return str(((obj or {}).get("metadata") or {}).get("resourceVersion") or "")
+
+
+class ObjectCache:
+    """The objects of one kind seen by one informer, by namespace then name."""
+
+    def __init__(self, gvk: GVK) -> None:
+        self.gvk = gvk
+        self._by_ns: dict[str, dict[str, Obj]] = {}
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def get(self, namespace: str, name: str) -> Obj | None:
+        names = self._by_ns.get(namespace)
+        return names.get(name) if names else None
+
+    def list(self, namespace: str | None = None) -> list[Obj]:
+        """A snapshot list: of one namespace (O(objects there)) or of all."""
+        if namespace is not None:
+            names = self._by_ns.get(namespace)
+            return list(names.values()) if names else []
+        return [obj for names in self._by_ns.values() for obj in names.values()]
+
+    def __iter__(self) -> Iterator[Obj]:
+        return iter(self.list())
+
+    def upsert(self, obj: Obj) -> Obj | None:
+        """Store `obj`; return what it replaced."""
+        namespace, name = key_of(obj)
+        names = self._by_ns.get(namespace)
+        if names is None:
+            names = self._by_ns[namespace] = {}
+        old = names.get(name)
+        names[name] = obj
+        if old is None:
+            self._size += 1
+        return old
+
+    def remove(self, namespace: str, name: str) -> Obj | None:
+        names = self._by_ns.get(namespace)
+        if not names or name not in names:
+            return None
+        old = names.pop(name)
+        self._size -= 1
+        if not names:
+            del self._by_ns[namespace]
+        return old
+
+    def replace(self, objects: Iterable[Obj]) -> Changes:
+        """Swap in a complete new state at once; return the changes against the old one: ADDED and MODIFIED
+        (resourceVersion differs) for what is listed, a synthetic DELETED for each key that vanished."""
+        fresh: dict[str, dict[str, Obj]] = {}
+        size = 0
+        for obj in objects:
+            namespace, name = key_of(obj)
+            names = fresh.get(namespace)
+            if names is None:
+                names = fresh[namespace] = {}
+            size += name not in names
+            names[name] = obj
+        changes: Changes = []
+        for namespace, names in self._by_ns.items():
+            kept = fresh.get(namespace, {})
+            changes.extend((EventKind.DELETED, old, None) for name, old in names.items() if name not in kept)
+        for namespace, names in fresh.items():
+            before = self._by_ns.get(namespace, {})
+            for name, obj in names.items():
+                old = before.get(name)
+                if old is None:
+                    changes.append((EventKind.ADDED, None, obj))
+                elif resource_version(old) != resource_version(obj):
+                    changes.append((EventKind.MODIFIED, old, obj))
+        self._by_ns = fresh
+        self._size = size
+        return changes
+
+    def clear(self) -> None:
+        self._by_ns = {}
+        self._size = 0
+
+
+class CacheRegistry:
+    """The union of several caches as one `ObjectStore`. Caches of one kind (one per namespace scope or
+    selector) are consulted in turn; when there are several, a key is listed once."""
+
+    def __init__(self) -> None:
+        self._by_gvk: dict[GVK, list[ObjectCache]] = {}
+
+    def attach(self, cache: ObjectCache) -> None:
+        self._by_gvk.setdefault(cache.gvk, []).append(cache)
+
+    def detach(self, cache: ObjectCache) -> None:
+        caches = self._by_gvk.get(cache.gvk, [])
+        if cache in caches:
+            caches.remove(cache)
+        if not caches:
+            self._by_gvk.pop(cache.gvk, None)
+
+    def kinds(self) -> list[GVK]:
+        return sorted(self._by_gvk)
+
+    def get(self, gvk: GVK, namespace: str, name: str) -> Obj | None:
+        for cache in self._by_gvk.get(gvk, ()):
+            obj = cache.get(namespace, name)
+            if obj is not None:
+                return obj
+        return None
+
+    def list(self, gvk: GVK, namespace: str | None = None) -> list[Obj]:
+        caches = self._by_gvk.get(gvk, ())
+        if len(caches) == 1:
+            return caches[0].list(namespace)
+        seen: set[tuple[str, str]] = set()
+        result: list[Obj] = []
+        for cache in caches:
+            for obj in cache.list(namespace):
+                key = key_of(obj)
+                if key not in seen:
+                    seen.add(key)
+                    result.append(obj)
+        return result

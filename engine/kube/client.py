@@ -1,0 +1,477 @@
+"""The raw-JSON Kubernetes HTTP client: one aiohttp session, dicts in and out, errors as `ApiError`.
+
+Where this sits: under the informers (list, watch), the REST mapper (discovery), `HttpCluster` (writes for
+the executor) and leader election (Lease get/create/replace). It speaks the REST paths directly and parses
+with orjson: no typed client models (10-25x the CPU, and they drop unknown fields).
+
+Policy it owns:
+- writes (create, replace, patch, delete) pass a token bucket (default 50 QPS, burst 100; 0 = unlimited);
+  a 429 with Retry-After on a write holds the whole write path for that long;
+- 429, 5xx and connection failures are retried with exponential backoff and full jitter, at most
+  `retries` times, never sooner than Retry-After; a request that might have been applied already (a POST
+  with `generateName`, a JSON patch without a leading `test`) is retried only when the server cannot have
+  acted on it (429, connection refused);
+- a 401 re-reads the credentials and, when they changed, retries once.
+A failure with no HTTP answer is an `ApiError` with status 0 and reason `ConnectionError`, `Timeout` or
+`InactivityTimeout`.
+
+What it does not do: no caching, no relisting, no watch restarts (engine.kube.informer owns those), no
+discovery (engine.kube.mapper).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import random
+import socket
+import ssl
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+from aiohttp.http_exceptions import HttpProcessingError
+
+from engine.errors import ApiError
+from engine.kube.config import Credentials, KubeSettings
+from engine.kube.timing import SYSTEM_CLOCK, Backoff, BackoffPolicy, Clock, TokenBucket
+from engine.model import JSON, PatchType, Propagation, ResourceType
+
+REASON_CONNECTION = "ConnectionError"
+REASON_TIMEOUT = "Timeout"
+REASON_INACTIVITY = "InactivityTimeout"
+
+
+class Verb(enum.StrEnum):
+    """API verbs, as metric labels."""
+
+    GET = "get"
+    LIST = "list"
+    WATCH = "watch"
+    CREATE = "create"
+    UPDATE = "update"
+    PATCH = "patch"
+    DELETE = "delete"
+
+
+_WRITES = frozenset({Verb.CREATE, Verb.UPDATE, Verb.PATCH, Verb.DELETE})
+
+
+class ApiObserver(Protocol):
+    """Told about every HTTP attempt: verb, status code (0 when no answer), seconds to the response."""
+
+    def api_request(self, verb: str, code: int, seconds: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOptions:
+    write_qps: float = 50.0
+    write_burst: int = 100
+    max_inflight: int = 32
+    """Concurrent non-watch requests (the connector also keeps `max_watches` slots for watches)."""
+    max_watches: int = 256
+    connect_timeout: float = 10.0
+    request_timeout: float = 60.0
+    retries: int = 4
+    retry_backoff: BackoffPolicy = field(default_factory=lambda: BackoffPolicy(initial=0.2, cap=10.0))
+    token_refresh_interval: float = 60.0
+    user_agent: str = "kube-engine"
+    field_manager: str = ""
+    """Sent as `fieldManager` on writes when set."""
+    max_line_bytes: int = 16 * 1024 * 1024
+    """Longest watch line accepted (one object; etcd caps objects at 1.5 MiB)."""
+    tcp_keepalive: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class WatchOptions:
+    resource_version: str
+    timeout_seconds: int = 300
+    label_selector: str = ""
+    field_selector: str = ""
+    inactivity_timeout: float = 90.0
+    bookmarks: bool = True
+
+
+def resource_path(rt: ResourceType, namespace: str | None = None, name: str = "", subresource: str = "") -> str:
+    """The REST path of a collection, an object or its subresource. `namespace` None or "" means all."""
+    gvk = rt.gvk
+    path = f"/apis/{gvk.group}/{gvk.version}" if gvk.group else f"/api/{gvk.version}"
+    if rt.namespaced and namespace:
+        path += f"/namespaces/{quote(namespace, safe='')}"
+    path += f"/{rt.plural}"
+    if name:
+        path += f"/{quote(name, safe='')}"
+        if subresource:
+            path += f"/{subresource}"
+    return path
+
+
+def error_from_response(status: int, headers: Mapping[str, str], data: bytes) -> ApiError:
+    """An `ApiError` from an HTTP error answer (a `Status` body when the server sent one)."""
+    try:
+        body = orjson.loads(data) if data else {}
+    except orjson.JSONDecodeError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    details = body.get("details") or {}
+    retry_after = _seconds(headers.get("Retry-After"))
+    if retry_after is None:
+        retry_after = _seconds(details.get("retryAfterSeconds"))
+    message = str(body.get("message") or data[:200].decode("utf-8", "replace"))
+    return ApiError(status, str(body.get("reason") or ""), message, retry_after)
+
+
+def error_from_status(obj: Mapping[str, Any]) -> ApiError:
+    """An `ApiError` from the `Status` object of a watch ERROR event."""
+    details = obj.get("details") or {}
+    return ApiError(
+        int(obj.get("code") or 500),
+        str(obj.get("reason") or ""),
+        str(obj.get("message") or ""),
+        _seconds(details.get("retryAfterSeconds")),
+    )
+
+
+def _seconds(value: object) -> float | None:
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return seconds if seconds >= 0 else None
+
+
+def _watch_params(options: WatchOptions) -> dict[str, str]:
+    params = {"watch": "true", "resourceVersion": options.resource_version}
+    if options.bookmarks:
+        params["allowWatchBookmarks"] = "true"
+    if options.timeout_seconds:
+        params["timeoutSeconds"] = str(options.timeout_seconds)
+    if options.label_selector:
+        params["labelSelector"] = options.label_selector
+    if options.field_selector:
+        params["fieldSelector"] = options.field_selector
+    return params
+
+
+def _encode_default(value: object) -> object:
+    """orjson encodes dicts and lists; objects may also hold other mappings and sequences (frozen views)."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def _retryable_status(status: int) -> bool:
+    return status == 429 or status in (500, 502, 503, 504)
+
+
+def _keepalive_socket(addr_info: Any) -> socket.socket:
+    """TCP keepalive with client-go's timings (idle 30 s, interval 15 s, 9 probes): dead peers are found."""
+    family, type_, proto, _, _ = addr_info
+    sock = socket.socket(family, type_, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 15), ("TCP_KEEPCNT", 9)):
+        if hasattr(socket, option):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+    return sock
+
+
+def _ssl_context(settings: KubeSettings) -> ssl.SSLContext | bool:
+    if not settings.host.startswith("https"):
+        return True
+    context = ssl.create_default_context(cafile=settings.ca_file)
+    if not settings.verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if settings.cert_file:
+        context.load_cert_chain(settings.cert_file, settings.key_file)
+    return context
+
+
+class KubeClient:
+    """See the module docstring. Create it inside the event loop; `close()` it (or use `async with`)."""
+
+    def __init__(
+        self,
+        settings: KubeSettings,
+        options: ClientOptions | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        rng: random.Random | None = None,
+        observer: ApiObserver | None = None,
+    ) -> None:
+        self.settings = settings
+        self.options = options or ClientOptions()
+        self.credentials = Credentials(settings, refresh_interval=self.options.token_refresh_interval, clock=clock)
+        self.write_limiter = TokenBucket(self.options.write_qps, self.options.write_burst, clock)
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._observer = observer
+        self._host = settings.host.rstrip("/")
+        self._ssl = _ssl_context(settings)
+        self._session: aiohttp.ClientSession | None = None
+        self._inflight = asyncio.Semaphore(self.options.max_inflight)
+        self._watch_slots = asyncio.Semaphore(self.options.max_watches)
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self.options.max_inflight + self.options.max_watches,
+                ssl=self._ssl,
+                socket_factory=_keepalive_socket if self.options.tcp_keepalive else None,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, headers={"Accept": "application/json", "User-Agent": self.options.user_agent}
+            )
+        return self._session
+
+    # --- resource-level calls ---------------------------------------------------------------------------
+
+    async def get(self, rt: ResourceType, namespace: str, name: str, *, subresource: str = "") -> dict[str, Any]:
+        return await self.request("GET", resource_path(rt, namespace, name, subresource), verb=Verb.GET)  # type: ignore[no-any-return]
+
+    async def list(
+        self,
+        rt: ResourceType,
+        namespace: str | None = None,
+        *,
+        limit: int = 0,
+        continue_token: str = "",
+        resource_version: str | None = None,
+        label_selector: str = "",
+        field_selector: str = "",
+        retry: bool = True,
+    ) -> dict[str, Any]:
+        """One page of a LIST, as the server sent it (`items` lack apiVersion/kind for built-in kinds)."""
+        params: dict[str, str] = {}
+        if limit:
+            params["limit"] = str(limit)
+        if continue_token:
+            params["continue"] = continue_token
+        elif resource_version is not None:
+            params["resourceVersion"] = resource_version
+        if label_selector:
+            params["labelSelector"] = label_selector
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        path = resource_path(rt, namespace)
+        return await self.request("GET", path, params=params, verb=Verb.LIST, retry=retry)  # type: ignore[no-any-return]
+
+    async def create(self, rt: ResourceType, namespace: str, body: JSON) -> dict[str, Any]:
+        name = (body.get("metadata") or {}).get("name")
+        return await self.request(  # type: ignore[no-any-return]
+            "POST", resource_path(rt, namespace), body=body, verb=Verb.CREATE, idempotent=bool(name)
+        )
+
+    async def replace(
+        self, rt: ResourceType, namespace: str, name: str, body: JSON, *, subresource: str = ""
+    ) -> dict[str, Any]:
+        path = resource_path(rt, namespace, name, subresource)
+        return await self.request("PUT", path, body=body, verb=Verb.UPDATE)  # type: ignore[no-any-return]
+
+    async def patch(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        body: JSON,
+        patch_type: PatchType = PatchType.MERGE,
+        *,
+        subresource: str = "",
+    ) -> dict[str, Any]:
+        idempotent = patch_type is not PatchType.JSON or bool(body and body[0].get("op") == "test")
+        path = resource_path(rt, namespace, name, subresource)
+        return await self.request(  # type: ignore[no-any-return]
+            "PATCH", path, body=body, content_type=patch_type.value, verb=Verb.PATCH, idempotent=idempotent
+        )
+
+    async def delete(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        *,
+        propagation: Propagation | None = None,
+        uid: str = "",
+        resource_version: str = "",
+    ) -> dict[str, Any]:
+        options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if propagation is not None:
+            options["propagationPolicy"] = propagation.value
+        preconditions = {k: v for k, v in (("uid", uid), ("resourceVersion", resource_version)) if v}
+        if preconditions:
+            options["preconditions"] = preconditions
+        path = resource_path(rt, namespace, name)
+        return await self.request("DELETE", path, body=options, verb=Verb.DELETE)  # type: ignore[no-any-return]
+
+    # --- the request loop -------------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: JSON = None,
+        content_type: str = "application/json",
+        verb: Verb = Verb.GET,
+        idempotent: bool = True,
+        retry: bool = True,
+    ) -> Any:
+        """Send one request with the policy of the module docstring; return the decoded JSON answer."""
+        write = verb in _WRITES
+        query = dict(params or {})
+        if write and self.options.field_manager and method != "DELETE":
+            query["fieldManager"] = self.options.field_manager
+        data = orjson.dumps(body, default=_encode_default) if body is not None else None
+        backoff = Backoff(self.options.retry_backoff, self._clock, self._rng)
+        retries = self.options.retries if retry else 0
+        auth_retried = False
+        attempt = 0
+        while True:
+            if write:
+                await self.write_limiter.acquire()
+            try:
+                status, headers, raw = await self._send(
+                    method, path, params=query, data=data, content_type=content_type, verb=verb
+                )
+            except ApiError as exc:
+                safe = idempotent or isinstance(exc.__cause__, _CONNECT_ERRORS)
+                if not safe or attempt >= retries:
+                    raise
+                attempt += 1
+                await self._clock.sleep(backoff.next_delay())
+                continue
+            if status < 400:
+                return orjson.loads(raw) if raw else {}
+            error = error_from_response(status, headers, raw)
+            if status == 401 and not auth_retried:
+                auth_retried = True
+                if await self.credentials.refresh():
+                    continue
+            if not _retryable_status(status) or attempt >= retries or (not idempotent and status != 429):
+                raise error
+            retry_after = error.retry_after or 0.0
+            if write and status == 429 and retry_after:
+                self.write_limiter.hold(retry_after)
+            attempt += 1
+            await self._clock.sleep(max(backoff.next_delay(), retry_after))
+
+    async def _send(
+        self, method: str, path: str, *, params: Mapping[str, str], data: bytes | None, content_type: str, verb: Verb
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        headers = {"Content-Type": content_type} if data is not None else {}
+        auth = self.credentials.header()
+        if auth:
+            headers["Authorization"] = auth
+        timeout = aiohttp.ClientTimeout(total=self.options.request_timeout, sock_connect=self.options.connect_timeout)
+        started = self._clock.monotonic()
+        code = 0
+        try:
+            async with (
+                self._inflight,
+                self._http().request(
+                    method,
+                    self._host + path,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    timeout=timeout,
+                    server_hostname=self.settings.tls_server_name,
+                ) as resp,
+            ):
+                raw = await resp.read()
+                code = resp.status
+                return resp.status, resp.headers, raw
+        except TimeoutError as exc:
+            raise ApiError(0, REASON_TIMEOUT, f"{method} {path}: no answer in time") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ApiError(0, REASON_CONNECTION, f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            if self._observer is not None:
+                self._observer.api_request(verb.value, code, self._clock.monotonic() - started)
+
+    async def watch(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        options: WatchOptions,
+        on_event: Callable[[dict[str, Any]], None],
+    ) -> int:
+        """Watch until the server ends the response; call `on_event` with each decoded event (BOOKMARK
+        included); return how many events came. An ERROR event raises its status as `ApiError` (410 means
+        relist), as does silence longer than `options.inactivity_timeout` (reason `InactivityTimeout`)."""
+        path = resource_path(rt, namespace)
+        params = _watch_params(options)
+        headers = {}
+        auth = self.credentials.header()
+        if auth:
+            headers["Authorization"] = auth
+        loop = asyncio.get_running_loop()
+        idle = options.inactivity_timeout
+        count = 0
+        started = self._clock.monotonic()
+        answered = False
+        try:
+            async with (
+                self._watch_slots,
+                asyncio.timeout(idle) as deadline,
+                self._http().get(
+                    self._host + path,
+                    params=params,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.options.connect_timeout),
+                    server_hostname=self.settings.tls_server_name,
+                ) as resp,
+            ):
+                answered = True
+                if self._observer is not None:
+                    self._observer.api_request(Verb.WATCH.value, resp.status, self._clock.monotonic() - started)
+                if resp.status >= 400:
+                    error = error_from_response(resp.status, resp.headers, await resp.read())
+                    if resp.status == 401:
+                        await self.credentials.refresh()
+                    raise error
+                content = resp.content
+                while True:
+                    deadline.reschedule(loop.time() + idle)
+                    line = await content.readline(max_line_length=self.options.max_line_bytes)
+                    if not line:
+                        return count
+                    if line.isspace():
+                        continue
+                    event = orjson.loads(line)
+                    if event.get("type") == "ERROR":
+                        raise error_from_status(event.get("object") or {})
+                    count += 1
+                    on_event(event)
+        except TimeoutError as exc:
+            if deadline.expired():
+                raise ApiError(0, REASON_INACTIVITY, f"watch {path}: nothing received for {idle:g} s") from exc
+            raise ApiError(0, REASON_TIMEOUT, f"watch {path}: {exc}") from exc
+        except orjson.JSONDecodeError as exc:
+            raise ApiError(0, REASON_CONNECTION, f"watch {path}: undecodable line: {exc}") from exc
+        except (aiohttp.ClientError, OSError, HttpProcessingError) as exc:
+            if self._observer is not None and not answered:
+                self._observer.api_request(Verb.WATCH.value, 0, self._clock.monotonic() - started)
+            raise ApiError(0, REASON_CONNECTION, f"watch {path}: {type(exc).__name__}: {exc}") from exc
+
+
+_CONNECT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
