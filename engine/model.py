@@ -160,3 +160,32 @@ class EmitEvent:
 
 
 Action: TypeAlias = CreateObject | DeleteObject | PatchObject | EmitEvent
+
+
+# --- decisions: what an evaluation concluded -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a decision comes from: the rule (document, group, name, file and line) and the rule-set digest."""
+
+    document: str
+    group: str
+    rule: str
+    file: str
+    line: int
+    digest: str
+
+    def __str__(self) -> str:
+        return f"{self.rule} ({self.file}:{self.line})"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What one rule decided for one object: actions in order, or an error; optionally a requeue and a transition."""
+
+    provenance: Provenance
+    actions: tuple[Action, ...] = ()
+    error: str = ""
+    requeue_after: float | None = None
+    transition: tuple[str, str] | None = None

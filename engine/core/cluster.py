@@ -27,6 +27,6 @@ class Cluster(Protocol):
         """Delete the object; `ref.uid`, when set, is a precondition. NotFound raises `ApiError` (404)."""
         ...
 
-    async def get(self, ref: ObjectRef) -> Obj | None:
+    async def read(self, ref: ObjectRef) -> Obj | None:
         """Read one object from the server (not a cache); None when it does not exist."""
         ...

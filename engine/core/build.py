@@ -1,0 +1,79 @@
+"""Builders: make an object from a template plus ordered transforms (set, append, upsert, merge, remove, forEach).
+
+Where this sits: the planner calls `build` for `create` actions that name a builder. The result is a fresh
+object: rendered values are copied before they are placed, so nothing read from the cache is ever mutated.
+A failed `require` raises `RequirementError` with the builder's message; the evaluator turns it into an
+error decision.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from engine.core.context import Context
+from engine.errors import ExpressionError
+from engine.expr import is_false
+from engine.spec.ruleset import Builder, Transform, TransformOp
+
+
+class RequirementError(ExpressionError):
+    """A builder's `require` did not hold; the message is the rule author's."""
+
+
+def fresh(value: Any) -> Any:
+    """A deep copy of JSON-like data (objects and lists are copied; scalars are immutable)."""
+    if isinstance(value, dict | list):
+        return orjson.loads(orjson.dumps(value))
+    return value
+
+
+def build(builder: Builder, context: Context, args: Any) -> dict[str, Any]:
+    """Run a builder with `args`; returns a new object."""
+    local = context.child({"args": args})
+    for name, expression in builder.lets:
+        local[name] = expression.evaluate(local)
+    for requirement in builder.requires:
+        if is_false(requirement.that.evaluate(local)):
+            raise RequirementError(str(requirement.message.render(local)))
+    obj = fresh(builder.object.render(local))
+    if not isinstance(obj, dict):
+        raise ExpressionError(f"builder `{builder.name}` made a {type(obj).__name__}, not an object")
+    apply_transforms(builder.transforms, obj, local)
+    return obj
+
+
+def apply_transforms(transforms: tuple[Transform, ...], obj: dict[str, Any], context: Context) -> None:
+    """Apply transforms in order to `obj` (mutated in place)."""
+    for transform in transforms:
+        if transform.when is not None and is_false(transform.when.evaluate(context)):
+            continue
+        op = transform.op
+        if op is TransformOp.FOR_EACH:
+            assert transform.each is not None
+            items = transform.each.evaluate(context)
+            for item in items if isinstance(items, list) else []:
+                apply_transforms(transform.body, obj, context.child({transform.alias: item}))
+            continue
+        at = transform.at
+        assert at is not None
+        if op is TransformOp.REMOVE:
+            at.remove(obj)
+            continue
+        assert transform.value is not None
+        value = fresh(transform.value.render(context))
+        if op is TransformOp.SET:
+            at.set(obj, value)
+        elif op is TransformOp.APPEND:
+            if value is None:
+                continue
+            at.append(obj, value if isinstance(value, list) else [value])
+        elif op is TransformOp.UPSERT:
+            if not isinstance(value, dict):
+                raise ExpressionError(f"upsert at {at.source}: the item must be an object, got {type(value).__name__}")
+            at.upsert(obj, transform.key, value)
+        elif op is TransformOp.MERGE:
+            if not isinstance(value, dict):
+                raise ExpressionError(f"merge at {at.source}: the value must be an object, got {type(value).__name__}")
+            at.merge(obj, value)

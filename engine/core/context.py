@@ -1,0 +1,74 @@
+"""The root value of every expression: a dict whose facts and related objects are computed on first read.
+
+Where this sits: built by the evaluator for one object. JMESPath reads fields with `.get`, so laziness is a
+dict subclass whose `get` computes missing names through producers (a lookup in the store, a fact's
+expression) and remembers the result. Child contexts add names (`item`, `args`, `rule`, ...) and fall
+back to their parent, so facts are computed once per evaluation however deep the reader is.
+
+This module does no lookups itself; the producers it is given do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from engine.errors import ExpressionError
+
+Producer = Callable[[], Any]
+_MISSING = object()
+
+
+class Context(dict[str, Any]):
+    """A lazily completed mapping of names to values (named `Context` so JMESPath functions accept it)."""
+
+    __slots__ = ("_busy", "_parent", "_producers")
+
+    def __init__(
+        self,
+        values: Mapping[str, Any] | None = None,
+        producers: Mapping[str, Producer] | None = None,
+        parent: Context | None = None,
+    ) -> None:
+        super().__init__(values or {})
+        self._producers = producers or {}
+        self._parent = parent
+        self._busy: set[str] = set()
+
+    def child(self, values: Mapping[str, Any]) -> Context:
+        """A context with extra names that reads everything else from this one."""
+        return Context(values, None, self)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = dict.get(self, key, _MISSING)
+        if value is not _MISSING:
+            return value
+        producer = self._producers.get(key)
+        if producer is not None:
+            if key in self._busy:
+                raise ExpressionError(f"`{key}` depends on itself")
+            self._busy.add(key)
+            try:
+                value = producer()
+            finally:
+                self._busy.discard(key)
+            dict.__setitem__(self, key, value)
+            return value
+        if self._parent is not None:
+            return self._parent.get(key, default)
+        return default
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return (
+            dict.__contains__(self, key) or key in self._producers or (self._parent is not None and key in self._parent)
+        )
+
+    def computed(self) -> dict[str, Any]:
+        """The names computed (or given) so far, this context only."""
+        return dict(self)

@@ -1,0 +1,227 @@
+"""An in-memory cluster: the `Cluster` and `ObjectStore` the fixture runner executes decisions against.
+
+Where this sits: `arcane rules test` evaluates rules over this store and applies their decisions to it, so
+multi-step fixtures see the effects of earlier steps (created Jobs exist, status was written, owned objects
+were garbage-collected). It keeps the API conventions that rules can observe: uid, resourceVersion,
+generation (spec changes only), creationTimestamp from the fixture's clock, generateName, status written
+only through the status subresource, 409 AlreadyExists / 404 NotFound / 409 Conflict on a failed uid
+precondition, merge and JSON patches, and background garbage collection by ownerReferences.
+
+It is not an API server (no HTTP, no watches, no schema validation): kubesim is, for end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import jsonpatch
+
+from engine.core.plan import merge_patch
+from engine.errors import ApiError
+from engine.model import GVK, JSON, Obj, ObjectRef, PatchType, Propagation
+
+CLUSTER_SCOPED_BUILTINS = frozenset(
+    {
+        GVK("", "v1", "Namespace"),
+        GVK("", "v1", "Node"),
+        GVK("", "v1", "PersistentVolume"),
+        GVK("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
+        GVK("rbac.authorization.k8s.io", "v1", "ClusterRole"),
+        GVK("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding"),
+        GVK("storage.k8s.io", "v1", "StorageClass"),
+    }
+)
+CRD = GVK("apiextensions.k8s.io", "v1", "CustomResourceDefinition")
+
+Key = tuple[GVK, str, str]
+
+
+class MemoryCluster:
+    """Objects by kind, namespace and name; writes are synchronous and immediately visible."""
+
+    def __init__(self, now: Callable[[], str], seed: str = "fixture") -> None:
+        self.now = now
+        self.seed = seed
+        self.objects: dict[Key, dict[str, Any]] = {}
+        self.revision = 0
+        self.writes: list[tuple[str, str]] = []
+        self._counter = itertools.count(1)
+        self._cluster_scoped: set[GVK] = set(CLUSTER_SCOPED_BUILTINS)
+
+    # --- scope --------------------------------------------------------------------------------------------
+
+    def namespaced(self, gvk: GVK) -> bool:
+        return gvk not in self._cluster_scoped
+
+    def _learn_scope(self, obj: Obj) -> None:
+        if GVK.of_object(obj) != CRD:
+            return
+        spec = obj.get("spec") or {}
+        if spec.get("scope") == "Cluster":
+            for version in spec.get("versions") or []:
+                self._cluster_scoped.add(GVK(spec.get("group", ""), version.get("name", ""), spec["names"]["kind"]))
+
+    def _key(self, gvk: GVK, namespace: str, name: str) -> Key:
+        return (gvk, namespace if self.namespaced(gvk) else "", name)
+
+    # --- ObjectStore ----------------------------------------------------------------------------------------
+
+    def get(self, gvk: GVK, namespace: str, name: str) -> Obj | None:
+        return self.objects.get(self._key(gvk, namespace, name))
+
+    def list(self, gvk: GVK, namespace: str | None = None) -> Iterable[Obj]:
+        scoped = namespace is not None and self.namespaced(gvk)
+        return [obj for (kind, ns, _), obj in self.objects.items() if kind == gvk and (not scoped or ns == namespace)]
+
+    # --- direct world changes (fixture steps) ----------------------------------------------------------------
+
+    def put(self, obj: Obj) -> dict[str, Any]:
+        """Create or replace an object as a user would (status kept as given); returns the stored object."""
+        stored = copy.deepcopy(dict(obj))
+        self._learn_scope(stored)
+        gvk = GVK.of_object(stored)
+        meta = stored.setdefault("metadata", {})
+        key = self._key(gvk, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        old = self.objects.get(key)
+        self._stamp(stored, old, spec_changed=old is None or old.get("spec") != stored.get("spec"))
+        self.objects[key] = stored
+        return stored
+
+    def remove(self, gvk: GVK, namespace: str, name: str) -> bool:
+        """Delete as a user would (garbage collection included); False when there was nothing to delete."""
+        key = self._key(gvk, namespace, name)
+        if key not in self.objects:
+            return False
+        self._delete(key)
+        return True
+
+    # --- Cluster ----------------------------------------------------------------------------------------------
+
+    async def create(self, obj: Obj) -> Obj:
+        stored = copy.deepcopy(dict(obj))
+        meta = stored.setdefault("metadata", {})
+        if not meta.get("name"):
+            prefix = meta.get("generateName")
+            if not prefix:
+                raise ApiError(422, "Invalid", "metadata.name: Required value: name or generateName is required")
+            meta["name"] = prefix + self._suffix(prefix)
+        gvk = GVK.of_object(stored)
+        key = self._key(gvk, str(meta.get("namespace") or ""), meta["name"])
+        if key in self.objects:
+            raise ApiError(409, "AlreadyExists", f'{gvk.kind.lower()}s "{meta["name"]}" already exists')
+        self._learn_scope(stored)
+        self._stamp(stored, None, spec_changed=True)
+        self.objects[key] = stored
+        self.writes.append(("create", _ref_text(stored)))
+        return copy.deepcopy(stored)
+
+    async def patch(self, ref: ObjectRef, patch: JSON, patch_type: PatchType, subresource: str = "") -> Obj:
+        key = self._key(ref.gvk, ref.namespace, ref.name)
+        current = self.objects.get(key)
+        if current is None:
+            raise ApiError(404, "NotFound", f'{ref.kind.lower()}s "{ref.name}" not found')
+        if patch_type is PatchType.JSON:
+            try:
+                patched = jsonpatch.apply_patch(current, patch)
+            except jsonpatch.JsonPatchTestFailed as error:
+                raise ApiError(
+                    422, "Invalid", f"the server rejected our request due to an error in our request: {error}"
+                ) from None
+            except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as error:
+                raise ApiError(422, "Invalid", str(error)) from None
+        else:
+            patched = merge_patch(current, patch)
+        if subresource == "status":
+            updated = copy.deepcopy(current)
+            updated["status"] = copy.deepcopy(patched.get("status"))
+            if updated["status"] is None:
+                updated.pop("status")
+        else:
+            updated = copy.deepcopy(patched)
+            if "status" in current:
+                updated["status"] = copy.deepcopy(current["status"])
+            else:
+                updated.pop("status", None)
+        updated["metadata"] = {**updated.get("metadata", {}), **_identity(current)}
+        self._stamp(updated, current, spec_changed=updated.get("spec") != current.get("spec"))
+        self.objects[key] = updated
+        self.writes.append(("patch-status" if subresource == "status" else "patch", _ref_text(updated)))
+        return copy.deepcopy(updated)
+
+    async def delete(self, ref: ObjectRef, propagation: Propagation) -> None:
+        key = self._key(ref.gvk, ref.namespace, ref.name)
+        current = self.objects.get(key)
+        if current is None:
+            raise ApiError(404, "NotFound", f'{ref.kind.lower()}s "{ref.name}" not found')
+        if ref.uid and current["metadata"].get("uid") != ref.uid:
+            raise ApiError(
+                409,
+                "Conflict",
+                f"Precondition failed: UID in precondition: {ref.uid}, UID in object meta: {current['metadata'].get('uid')}",
+            )
+        self.writes.append(("delete", _ref_text(current)))
+        self._delete(key, orphan=propagation is Propagation.ORPHAN)
+
+    async def read(self, ref: ObjectRef) -> Obj | None:
+        found = self.get_sync(ref)
+        return copy.deepcopy(found) if found is not None else None
+
+    def get_sync(self, ref: ObjectRef) -> Obj | None:
+        return self.objects.get(self._key(ref.gvk, ref.namespace, ref.name))
+
+    # --- internals ----------------------------------------------------------------------------------------------
+
+    def _stamp(self, obj: dict[str, Any], old: Obj | None, *, spec_changed: bool) -> None:
+        self.revision += 1
+        meta = obj.setdefault("metadata", {})
+        if old is None:
+            meta.setdefault("uid", self._uid(obj))
+            meta.setdefault("creationTimestamp", self.now())
+            meta.setdefault("generation", 1)
+        else:
+            meta.update(_identity(old))
+            generation = int((old.get("metadata") or {}).get("generation") or 1)
+            meta["generation"] = generation + 1 if spec_changed else generation
+        meta["resourceVersion"] = str(self.revision)
+
+    def _uid(self, obj: Obj) -> str:
+        meta = obj.get("metadata") or {}
+        digest = hashlib.sha256(
+            f"{self.seed}/{obj.get('kind')}/{meta.get('namespace')}/{meta.get('name')}/{next(self._counter)}".encode()
+        )
+        text = digest.hexdigest()
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:32]}"
+
+    def _suffix(self, prefix: str) -> str:
+        alphabet = "bcdfghjklmnpqrstvwxz2456789"
+        digest = hashlib.sha256(f"{self.seed}/{prefix}/{next(self._counter)}".encode()).digest()
+        return "".join(alphabet[b % len(alphabet)] for b in digest[:5])
+
+    def _delete(self, key: Key, orphan: bool = False) -> None:
+        removed = self.objects.pop(key, None)
+        if removed is None:
+            return
+        uid = removed["metadata"].get("uid")
+        alive = {obj["metadata"].get("uid") for obj in self.objects.values()}
+        for other_key, other in list(self.objects.items()):
+            refs = (other.get("metadata") or {}).get("ownerReferences") or []
+            if not any(isinstance(r, dict) and r.get("uid") == uid for r in refs):
+                continue
+            remaining = [r for r in refs if isinstance(r, dict) and r.get("uid") != uid]
+            if orphan or any(r.get("uid") in alive for r in remaining):
+                other["metadata"]["ownerReferences"] = remaining
+            elif other_key in self.objects:
+                self._delete(other_key)  # every owner is gone: background garbage collection
+
+
+def _identity(obj: Obj) -> dict[str, Any]:
+    meta = obj.get("metadata") or {}
+    return {k: meta[k] for k in ("uid", "creationTimestamp", "name", "namespace") if k in meta}
+
+
+def _ref_text(obj: Obj) -> str:
+    return str(ObjectRef.of_object(obj))
