@@ -198,19 +198,20 @@ class Informer:
     async def _list_and_watch(self) -> None:
         backoff = Backoff(self.options.backoff, self._clock, self._rng)
         relist: RelistReason | None = RelistReason.INITIAL
-        events = 0
+        fresh = False  # True between a list and the end of the first watch after it
         while True:
             delay = 0.0
             try:
                 if relist is not None:
                     self.state = InformerState.LISTING
                     await self._list(relist)
-                    relist = None
+                    relist, fresh = None, True
                 self.state = InformerState.WATCHING
                 started = self._clock.monotonic()
                 events = await self._client.watch(
                     self.options.resource, self.options.namespace, self._watch_options(), self._on_event
                 )
+                fresh = False
                 short = events == 0 and self._clock.monotonic() - started < self.options.very_short_watch
                 reason = RestartReason.SHORT if short else RestartReason.CLOSED
                 if short:
@@ -219,11 +220,10 @@ class Informer:
                 self.last_error = str(error)
                 if error.status == 410:
                     reason = RestartReason.EXPIRED
-                    if relist is None and events == 0 and self.synced.is_set():
-                        # Expired again straight after a list: do not spin list→410→list.
+                    if fresh:
+                        # The list's own resourceVersion is already too old: do not spin list→410→list.
                         delay = backoff.next_delay()
-                    relist = RelistReason.EXPIRED
-                    events = 0
+                    relist, fresh = RelistReason.EXPIRED, False
                 elif error.status == 404:
                     self._gone(error)
                     return

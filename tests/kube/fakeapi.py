@@ -13,7 +13,7 @@ import asyncio
 import copy
 import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,7 +146,7 @@ class FakeApi:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
@@ -196,10 +196,15 @@ class FakeApi:
         obj = self.objects[rt].pop((namespace, name))
         return self._record(rt, "DELETED", obj)
 
-    def remove_silently(self, rt: ResourceType, namespace: str, name: str) -> None:
-        """Delete without a watch event (as if it happened while nobody watched and history was compacted)."""
-        self.objects[rt].pop((namespace, name))
-        self.rv += 1
+    def change_unseen(self, rt: ResourceType, add: Sequence[dict[str, Any]] = (), remove: Sequence[str] = ()) -> None:
+        """Change state with no watch event and compact the history, as if it all happened while nobody
+        watched long ago: a watch from any resourceVersion seen before gets 410."""
+        watchers, self.watchers = self.watchers, set()
+        for obj in add:
+            self.add(rt, obj)
+        for name in remove:
+            self.remove(rt, "ns", name)
+        self.watchers = watchers
         self.compact()
 
     def compact(self) -> None:

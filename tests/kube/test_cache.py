@@ -1,0 +1,107 @@
+"""Caches: replace semantics, the namespace index, projections, and the union of caches as one ObjectStore."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from engine.core.store import ObjectStore
+from engine.kube.cache import CacheRegistry, EventKind, ObjectCache, drop_paths, strip
+from engine.model import GVK
+
+JOB = GVK("batch", "v1", "Job")
+
+
+def obj(name: str, namespace: str = "ns", rv: str = "1") -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": namespace, "resourceVersion": rv},
+    }
+
+
+def test_replace_reports_added_modified_and_synthetic_deleted() -> None:
+    """Replace swaps the whole state and reports vanished keys as DELETED, RV changes as MODIFIED, new keys as
+    ADDED; an unchanged RV is not a change."""
+    cache = ObjectCache(JOB)
+    cache.replace([obj("same"), obj("changed"), obj("gone", "other")])
+    changes = cache.replace([obj("same"), obj("changed", rv="2"), obj("new")])
+    summary = [(kind, (old or new or {})["metadata"]["name"]) for kind, old, new in changes]
+    assert summary == [(EventKind.DELETED, "gone"), (EventKind.MODIFIED, "changed"), (EventKind.ADDED, "new")]
+    assert len(cache) == 3
+    assert cache.get("other", "gone") is None
+
+
+def test_list_by_namespace_reads_only_that_namespace() -> None:
+    """The namespace index answers one namespace without scanning the others; None lists everything."""
+    cache = ObjectCache(JOB)
+    for i in range(3):
+        cache.upsert(obj(f"a{i}", "a"))
+    cache.upsert(obj("b0", "b"))
+    assert [o["metadata"]["name"] for o in cache.list("b")] == ["b0"]
+    assert len(cache.list()) == 4
+    assert cache.list("missing") == []
+    assert cache.remove("b", "b0") is not None
+    assert cache.remove("b", "b0") is None
+    assert len(cache) == 3
+
+
+def test_upsert_returns_the_replaced_object() -> None:
+    """upsert returns the previous version so the informer can say ADDED or MODIFIED."""
+    cache = ObjectCache(JOB)
+    first = obj("a")
+    assert cache.upsert(first) is None
+    assert cache.upsert(obj("a", rv="2")) is first
+    assert len(cache) == 1
+
+
+def test_strip_drops_managed_fields_and_last_applied_only() -> None:
+    """strip removes managedFields and kubectl's last-applied annotation and nothing else."""
+    o = obj("a")
+    o["metadata"]["managedFields"] = [{"manager": "x"}]
+    o["metadata"]["annotations"] = {"kubectl.kubernetes.io/last-applied-configuration": "{}", "k": "v"}
+    strip(o)
+    assert o["metadata"] == {"name": "a", "namespace": "ns", "resourceVersion": "1", "annotations": {"k": "v"}}
+
+
+def test_drop_paths_handles_missing_parts_and_lists() -> None:
+    """Paths that do not exist in an object are ignored; [*] walks every list item."""
+    project = drop_paths(["status.conditions[*].message", "spec.missing.deeper", "spec.template"])
+    o = {"spec": {"template": {}, "x": 1}, "status": {"conditions": [{"message": "m", "type": "A"}, "odd"]}}
+    assert project(o) == {"spec": {"x": 1}, "status": {"conditions": [{"type": "A"}, "odd"]}}
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("spec..x", "projection path 'spec..x': cannot read '..x' (at offset 4)"),
+        ("spec.items[*]", "projection path 'spec.items[*]': must end with a field name"),
+        ("", "projection path '': must end with a field name"),
+    ],
+)
+def test_drop_paths_rejects_bad_paths(path: str, message: str) -> None:
+    """A path that cannot be read is refused when compiled, with where it failed."""
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        drop_paths([path])
+
+
+def test_registry_is_an_object_store_across_caches() -> None:
+    """Two caches of one kind (two namespace scopes) and one of another answer as one store; a key present in
+    both is listed once; detaching a cache removes its objects from the store."""
+    a, b, other = ObjectCache(JOB), ObjectCache(JOB), ObjectCache(GVK("", "v1", "ConfigMap"))
+    a.upsert(obj("x", "a"))
+    b.upsert(obj("y", "b"))
+    b.upsert(obj("x", "a"))
+    other.upsert({"metadata": {"name": "c", "namespace": "a"}})
+    registry = CacheRegistry()
+    for cache in (a, b, other):
+        registry.attach(cache)
+    store: ObjectStore = registry
+    assert store.get(JOB, "b", "y") is not None
+    assert sorted(o["metadata"]["name"] for o in store.list(JOB)) == ["x", "y"]
+    assert [o["metadata"]["name"] for o in store.list(JOB, "a")] == ["x"]
+    registry.detach(b)
+    assert store.get(JOB, "b", "y") is None
+    assert registry.kinds() == [GVK("", "v1", "ConfigMap"), JOB]
