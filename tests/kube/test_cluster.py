@@ -39,7 +39,7 @@ async def test_errors_are_api_errors(api: FakeApi, client: KubeClient) -> None:
     """A conflict is an ApiError 409; a kind the server does not serve is a KindNotFoundError 404."""
     cluster = cluster_of(client)
     api.add(JOBS, {"metadata": {"name": "j", "namespace": "team"}})
-    with pytest.raises(ApiError, match="^409 AlreadyExists: j already exists$"):
+    with pytest.raises(ApiError, match=r"^409 AlreadyExists: j already exists$"):
         await cluster.create({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "namespace": "team"}})
-    with pytest.raises(KindNotFoundError, match="no resource serves kind example.com/v9/Nope"):
+    with pytest.raises(KindNotFoundError, match=r"no resource serves kind example\.com/v9/Nope"):
         await cluster.get(ObjectRef("example.com/v9", "Nope", "team", "x"))

@@ -45,7 +45,8 @@ def test_kubeconfig_current_context(kubeconfig: Path) -> None:
     """The current context gives host, CA (written to a file), bearer token and namespace; repr hides the token."""
     settings = load_settings(str(kubeconfig), environ={})
     assert settings.host == "https://dev.example:6443"
-    assert settings.ca_file is not None and Path(settings.ca_file).read_bytes().startswith(b"-----BEGIN")
+    assert settings.ca_file is not None
+    assert Path(settings.ca_file).read_bytes().startswith(b"-----BEGIN")
     assert settings.authorization == "Bearer alice-token"
     assert settings.namespace == "team"
     assert settings.verify is True
@@ -88,7 +89,7 @@ def test_in_cluster_service_account(tmp_path: Path) -> None:
 def test_in_cluster_without_token_is_an_error(tmp_path: Path) -> None:
     """A pod without its token file cannot authenticate: say so."""
     env = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"}
-    with pytest.raises(ConfigError, match="^in-cluster configuration: Service token file does not exist.$"):
+    with pytest.raises(ConfigError, match=r"^in-cluster configuration: Service token file does not exist\.$"):
         load_settings(environ=env, service_account_dir=str(tmp_path))
 
 
