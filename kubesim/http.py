@@ -1,0 +1,244 @@
+"""The aiohttp application: authentication, faults, the request log, and routing.
+
+One catch-all route decomposes each request (`kubesim.routes`), checks the bearer token, applies the
+fault decisions, and hands resource requests to `kubesim.handlers`; discovery, OpenAPI, /version and
+health checks are answered here; `/kubesim/...` is the admin endpoint (faults, request log, clock),
+which needs no token. Every request ends up in the request log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+
+from kubesim import errors
+from kubesim.discovery import AGGREGATED_TYPES, version_info, wants_aggregated
+from kubesim.errors import ApiError
+from kubesim.handlers import ResourceHandler, respond
+from kubesim.meta import loads
+from kubesim.reqlog import RequestRecord
+from kubesim.routes import RequestInfo, parse
+from kubesim.runtime import Runtime
+
+log = logging.getLogger("kubesim")
+_ANONYMOUS = ("/version", "/healthz", "/livez", "/readyz")
+_NOT_FOUND = "the server could not find the requested resource"
+
+
+def _not_found() -> ApiError:
+    return ApiError(404, errors.Reason.NOT_FOUND, _NOT_FOUND, {})
+
+
+class HttpApi:
+    """The request handler of one simulator."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.resources = ResourceHandler(runtime)
+
+    def application(self) -> web.Application:
+        """A fresh aiohttp application serving this simulator."""
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Serve and log one request."""
+        runtime = self.runtime
+        started = time.monotonic()
+        query = request.query
+        info = parse(request.method, request.path, query.get("watch", "").lower() in ("true", "1"))
+        record = RequestRecord(
+            timestamp=time.time(),
+            method=request.method,
+            verb=info.verb,
+            path=request.path,
+            query=dict(query),
+            group=info.group,
+            version=info.version,
+            resource=info.resource,
+            subresource=info.subresource,
+            namespace=info.namespace,
+            name=info.name,
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+        response: web.StreamResponse
+        logged = False
+        try:
+            if request.path.startswith("/kubesim/"):
+                response = await self.admin(request)
+            else:
+                self.authenticate(request, record)
+                decision = runtime.faults.decide(info)
+                record.fault = ",".join(decision.labels)
+                if decision.latency:
+                    await asyncio.sleep(decision.latency)
+                if decision.error is not None:
+                    raise decision.error
+                if info.verb == "watch" and info.is_resource:
+                    record.status = 200
+                    runtime.requests.append(record)
+                    logged = True
+                    if decision.close:
+                        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+                        await response.prepare(request)
+                        await response.write_eof()
+                    else:
+                        response = await self.resources.handle(request, info, decision.stall)
+                    record.duration = time.monotonic() - started
+                    return response
+                response = await self.dispatch(request, info)
+        except ApiError as error:
+            response = respond(error.status(), error.code)
+            for key, value in error.headers.items():
+                response.headers[key] = value
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a server answers 500, it does not crash
+            log.exception("kubesim failed to serve %s %s", request.method, request.path)
+            failure = ApiError(500, errors.Reason.INTERNAL_ERROR, f"Internal error occurred: {error!r}", {})
+            response = respond(failure.status(), 500)
+        record.status = response.status
+        record.duration = time.monotonic() - started
+        if not logged:
+            runtime.requests.append(record)
+        return response
+
+    def authenticate(self, request: web.Request, record: RequestRecord) -> None:
+        """401 for a wrong token (or any token while tokens are rejected); anonymous only for /version and health."""
+        header = request.headers.get("Authorization", "")
+        runtime = self.runtime
+        if not header:
+            if request.path in _ANONYMOUS:
+                return
+            raise errors.unauthorized()
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or token.strip() != runtime.token or runtime.rejecting_tokens:
+            record.fault = "token-rejected" if runtime.rejecting_tokens or token.strip() in runtime.extra.get(
+                "old_tokens", ()
+            ) else ""
+            raise errors.unauthorized()
+
+    async def dispatch(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        """Route a non-watch request."""
+        runtime = self.runtime
+        path = request.path.rstrip("/") or "/"
+        if info.is_resource:
+            return await self.resources.handle(request, info, False)
+        if request.method not in ("GET", "HEAD"):
+            raise errors.method_not_allowed()
+        accept = request.headers.get("Accept", "")
+        if path == "/version":
+            return respond(version_info(runtime.settings.minor))
+        if path in _ANONYMOUS:
+            return web.Response(text="ok", content_type="text/plain")
+        if path in ("/api", "/apis"):
+            which = wants_aggregated(accept)
+            if which is not None:
+                doc = runtime.discovery.aggregated(path == "/api", which)
+                return respond(doc, content_type=AGGREGATED_TYPES[which])
+            if path == "/api":
+                runtime.discovery.server_address = request.host
+                return respond(runtime.discovery.api_versions())
+            return respond(runtime.discovery.api_groups())
+        parts = info.parts
+        if parts and parts[0] == "apis" and len(parts) == 2:
+            group_doc = runtime.discovery.api_group(parts[1])
+            if group_doc is None:
+                raise _not_found()
+            return respond(group_doc)
+        if parts and parts[0] in ("api", "apis") and len(parts) in (2, 3):
+            resource_list = runtime.discovery.resource_list(info.group, info.version)
+            if resource_list is None:
+                raise _not_found()
+            return respond(resource_list)
+        if path == "/openapi/v3":
+            return respond(runtime.openapi.root())
+        if path.startswith("/openapi/v3/"):
+            rest = path[len("/openapi/v3/") :].split("/")
+            if rest[0] == "api" and len(rest) == 2:
+                doc = runtime.openapi.document("", rest[1])
+            elif rest[0] == "apis" and len(rest) == 3:
+                doc = runtime.openapi.document(rest[1], rest[2])
+            else:
+                doc = None
+            if doc is None:
+                raise _not_found()
+            return web.Response(
+                body=doc[0],
+                headers={"Content-Type": "application/json", "Etag": f'"{doc[1]}"', "Cache-Control": "public, immutable"},
+            )
+        raise _not_found()
+
+    async def admin(self, request: web.Request) -> web.StreamResponse:
+        """`/kubesim/faults`, `/kubesim/requests`, `/kubesim/advance`: the control plane of the simulator."""
+        runtime = self.runtime
+        path = request.path.rstrip("/")
+        if path == "/kubesim/requests":
+            if request.method == "DELETE":
+                runtime.requests.clear()
+                return respond({"cleared": True})
+            records = runtime.requests.filter(
+                verb=request.query.get("verb"), resource=request.query.get("resource")
+            )
+            return respond({"items": [r.as_dict() for r in records]})
+        if path == "/kubesim/faults":
+            faults = runtime.faults
+            if request.method == "GET":
+                return respond(
+                    {
+                        "rules": [vars(rule) for rule in faults.rules],
+                        "log": [vars(event) for event in faults.log],
+                    }
+                )
+            if request.method == "DELETE":
+                faults.clear()
+                return respond({"cleared": True})
+            body: Any = loads(await request.read() or b"{}")
+            return respond({"result": await self._fault_action(body)})
+        if path == "/kubesim/advance" and request.method == "POST":
+            body = loads(await request.read() or b"{}")
+            await runtime.advance(float(body.get("seconds", 0)))
+            return respond({"now": runtime.clock.now()})
+        raise _not_found()
+
+    async def _fault_action(self, body: dict[str, Any]) -> Any:
+        faults = self.runtime.faults
+        action = body.pop("action", "")
+        # Actions that reach back into the loop run their loop-side part directly (we are on the loop).
+        match action:
+            case "fail_next":
+                faults.fail_next(**body)
+                return None
+            case "fail_always":
+                faults.fail_always(**body)
+                return None
+            case "add_latency":
+                faults.add_latency(**body)
+                return None
+            case "stall_watches":
+                faults.stall_watches(**body)
+                return None
+            case "close_watches_on_open":
+                faults.close_watches_on_open(**body)
+                return None
+            case "drop_watches":
+                return faults.drop_watches(**body)
+            case "compact":
+                return faults.compact()
+            case "restart":
+                faults.restart(**body)
+                return None
+            case "reject_tokens":
+                faults.reject_tokens()
+                return None
+            case "rotate_token":
+                return faults.rotate_token(**body)
+            case "clear":
+                faults.clear()
+                return None
+        raise errors.bad_request(f"unknown fault action {action!r}")
