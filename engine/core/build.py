@@ -8,6 +8,7 @@ error decision.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -29,9 +30,13 @@ def fresh(value: Any) -> Any:
     return value
 
 
-def build(builder: Builder, context: Context, args: Any) -> dict[str, Any]:
-    """Run a builder with `args`; returns a new object."""
+def build(builder: Builder, context: Context, args: Any, builders: Mapping[str, Builder]) -> dict[str, Any]:
+    """Run a builder with `args` (and first its `base` builder, when it has one); returns a new object."""
     local = context.child({"args": args})
+    if builder.base is not None:
+        base_name, base_args = builder.base
+        rendered = base_args.render(context) if base_args is not None else {}
+        local["base"] = build(builders[base_name], context, rendered, builders)
     for name, expression in builder.lets:
         local[name] = expression.evaluate(local)
     for requirement in builder.requires:

@@ -87,6 +87,21 @@ def evaluate(ruleset: RuleSet, snapshot: Snapshot, clock: Clock) -> Evaluation:
     return evaluation
 
 
+def report_error(
+    ruleset: RuleSet, snapshot: Snapshot, provenance: Provenance, message: str, clock: Clock
+) -> Decision | None:
+    """The `onError` decision of the document that made `provenance`'s decision, for an error met executing it."""
+    bindings = snapshot.bindings
+    if bindings is None:
+        bindings = tuple(bindings_for(ruleset, GVK.of_object(snapshot.object), snapshot.store))
+    for binding in bindings:
+        if binding.document.name == provenance.document and binding.document.on_error:
+            with use_clock(clock):
+                session = _Session(ruleset.digest, binding, snapshot, Evaluation(), rfc3339(clock()))
+                return session.on_error(provenance, message)
+    return None
+
+
 class _Session:
     """Evaluation of one document for one object."""
 
@@ -223,7 +238,29 @@ class _Session:
         return Provenance(self.document.name, group.name, rule.name, location.file, location.line, self.digest)
 
     def _error(self, group: Group, rule: Rule, message: str) -> None:
-        self.evaluation.decisions.append(Decision(self._provenance(group, rule), error=message))
+        provenance = self._provenance(group, rule)
+        self.evaluation.decisions.append(Decision(provenance, error=message))
+        if self.document.on_error:
+            self.evaluation.decisions.append(self.on_error(provenance, message))
+
+    def on_error(self, provenance: Provenance, message: str) -> Decision:
+        """The decision of the document's `onError` actions for an error (of evaluation or of execution)."""
+        error = {"message": message, "rule": provenance.rule}
+        context = self.root.child({"error": error, "rule": {"name": provenance.rule, "group": provenance.group}})
+        plan = Plan()
+        reporting = Provenance(
+            provenance.document,
+            provenance.group,
+            f"{provenance.rule}:onError",
+            provenance.file,
+            provenance.line,
+            provenance.digest,
+        )
+        try:
+            self.planner.plan(self.document.on_error, context, plan)
+            return Decision(reporting, self.planner.finish(plan))
+        except ExpressionError as failure:
+            return Decision(reporting, error=f"onError failed: {failure}")
 
     def _fire(self, group: Group, rule: Rule, state: str | None) -> None:
         rule_info = {"name": rule.name, "group": group.name, "document": self.document.name, "file": rule.location.file}
@@ -231,6 +268,8 @@ class _Session:
         plan = Plan()
         transition = None
         try:
+            for name, value in rule.lets:
+                context[name] = value.render(context)
             self.planner.plan(rule.then, context, plan)
             machine = group.state
             if machine is not None and rule.to is not None and rule.to != state:

@@ -134,6 +134,8 @@ class Executor:
             existing = await self.cluster.read(ref)
             if existing is None:
                 raise ApiError(409, "Conflict", f"{ref} exists but could not be read; retrying") from None
+            if (existing.get("metadata") or {}).get("deletionTimestamp"):
+                raise ApiError(409, "AlreadyExists", f"{ref} is still being deleted; retrying") from None
             if not _owned(existing, action):
                 owners = [r.get("name") for r in (existing.get("metadata") or {}).get("ownerReferences") or []]
                 raise ApiError(

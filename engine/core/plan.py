@@ -159,12 +159,14 @@ class Planner:
     def _create(self, body: CreateSpec, context: Context, plan: Plan) -> None:
         existing = body.existing.evaluate(context) if body.existing is not None else None
         if isinstance(existing, dict):
+            if (existing.get("metadata") or {}).get("deletionTimestamp"):
+                return  # still terminating: its deletion event brings the next evaluation, which creates it anew
             replace = body.replace_when is not None and not is_false(body.replace_when.evaluate(context))
             if not replace:
                 return
         if body.build:
             args = body.args.render(context) if body.args is not None else {}
-            obj = build(self.document.builders[body.build], context, args)
+            obj = build(self.document.builders[body.build], context, args, self.document.builders)
         else:
             assert body.object is not None
             obj = fresh(body.object.render(context))
@@ -192,6 +194,11 @@ class Planner:
             if body.merge is not None:
                 patch = body.merge.render(context)
                 key = object_key(target)
+                if key != object_key(self.evaluated):
+                    # Another object: patched in place, so the order of the rule's actions is kept.
+                    if merge_patch(target, patch) != target:
+                        plan.actions.append(PatchObject(ObjectRef.of_object(target), patch, PatchType.MERGE))
+                    continue
                 base, pending = plan.main_patches.get(key, (target, {}))
                 plan.main_patches[key] = (base, merge_patch(pending, patch))
             else:
@@ -213,6 +220,12 @@ class Planner:
                 if desired is not None:
                     current = pending.get("conditions", (base.get("status") or {}).get("conditions"))
                     pending["conditions"] = merge_conditions(current, desired.render(context), replace, self.now)
+            if body.remove_conditions:
+                current = pending.get("conditions", (base.get("status") or {}).get("conditions"))
+                if isinstance(current, list):
+                    kept = [c for c in current if not (isinstance(c, dict) and c.get("type") in body.remove_conditions)]
+                    if len(kept) != len(current) or "conditions" in pending:
+                        pending["conditions"] = kept
             plan.status[key] = (base, pending)
 
     def event(self, body: EventSpec, context: Context, plan: Plan, when_changed: FieldPath | None = None) -> None:
@@ -258,6 +271,6 @@ def _objects(value: Any, verb: str) -> list[Obj]:
         return []
     if isinstance(value, dict):
         return [value]
-    if isinstance(value, list) and all(isinstance(item, dict) for item in value):
-        return value
+    if isinstance(value, list) and all(isinstance(item, dict) or item is None for item in value):
+        return [item for item in value if item is not None]
     raise ExpressionError(f"{verb}: the target must be an object or a list of objects, got {type(value).__name__}")

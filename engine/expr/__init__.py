@@ -118,6 +118,12 @@ def _syntax_message(error: Any) -> str:
 
 
 def _check_functions(source: str, node: dict[str, Any]) -> None:
+    if node.get("type") in ("subexpression", "index_expression", "projection", "filter_projection"):
+        first = node["children"][0] if node.get("children") else None
+        if isinstance(first, dict) and first.get("type") == "not_expression":
+            raise ExpressionSyntaxError(
+                source, "`!` binds tighter than `.` in JMESPath, so `!a.b` means `(!a).b`: write `!(a.b)`"
+            )
     if node.get("type") == "function_expression":
         name = node["value"]
         entry = Functions.FUNCTION_TABLE.get(name)

@@ -189,18 +189,17 @@ class Functions(jmespath_functions.Functions):
         Example: coalesce(`null`, `false`, 'x') == `false`"""
         return next((value for value in values if value is not None), None)
 
-    @sig({"types": []}, {"types": ["string", "number"]}, {"types": [], "variadic": True})
-    def _func_get(self, container: Any, key: Any, *default: Any) -> Any:
-        """get(object_or_array, key[, default]) -> any: the member named by a computed key or index.
+    @sig({"types": []}, {"types": ["string", "number"]})
+    def _func_get(self, container: Any, key: Any) -> Any:
+        """get(object_or_array, key) -> any: the member named by a computed key (or index); null when missing.
 
-        JMESPath cannot index with an expression; this can. Missing -> default (or null).
+        JMESPath cannot index with an expression; this can. Combine with `||` for a default.
         Example: get({a: `1`}, 'a') == `1`"""
-        fallback = default[0] if default else None
         if isinstance(container, dict) and isinstance(key, str):
-            return container.get(key, fallback)
+            return container.get(key)
         if isinstance(container, list) and isinstance(key, int) and not isinstance(key, bool):
-            return container[key] if -len(container) <= key < len(container) else fallback
-        return fallback
+            return container[key] if -len(container) <= key < len(container) else None
+        return None
 
     @sig({"types": ["object"]}, {"types": ["object"], "variadic": True})
     def _func_deep_merge(self, *objects: Any) -> Any:

@@ -43,7 +43,7 @@ from engine.spec.ruleset import (
 )
 from engine.spec.schema import DOCUMENT, FACT_FORM, validate
 
-RESERVED = frozenset({"object", "item", "args", "rule", "transition", "entered"})
+RESERVED = frozenset({"object", "item", "args", "rule", "transition", "entered", "error", "base"})
 
 
 def compile_ruleset(paths: Iterable[Path | str], crds: Iterable[Mapping[str, Any]] = ()) -> RuleSet:
@@ -108,6 +108,7 @@ class _DocumentCompiler:
         facts = {name: self._fact(name, body, base) for name, body in facts_raw.items()}
         builders = {name: self._builder(name, body, base) for name, body in (spec.get("builders") or {}).items()}
         groups = tuple(self._group(index, body, base) for index, body in enumerate(spec["groups"]))
+        on_error = self.parts.actions(spec.get("onError"), ("spec", "onError"), base | {"error"})
         if target is None:
             return None
         meta = self.raw.body["metadata"]
@@ -121,6 +122,7 @@ class _DocumentCompiler:
             builders={k: v for k, v in builders.items() if v is not None},
             groups=tuple(g for g in groups if g is not None),
             location=self.parts.location(()),
+            on_error=on_error,
         )
 
     def _check_names(self, related: dict[str, Any], facts: dict[str, Any], binding: str) -> None:
@@ -250,6 +252,18 @@ class _DocumentCompiler:
         where = ("spec", "builders", name)
         p = self.parts
         local = scope | {"args"}
+        base_ref: tuple[str, Any] | None = None
+        if "base" in body:
+            base_name = str(body["base"]["build"])
+            if base_name not in (self.spec.get("builders") or {}) or base_name == name:
+                p.problem(
+                    (*where, "base", "build"),
+                    f"`base` must name another builder (found `{base_name}`)",
+                    "unknown-builder",
+                )
+            args = body["base"].get("with")
+            base_ref = (base_name, p.tmpl(args, (*where, "base", "with"), scope) if args is not None else None)
+            local = local | {"base"}
         lets = []
         for let_name, source in (body.get("let") or {}).items():
             expression = p.expr(source, (*where, "let", let_name), local)
@@ -267,7 +281,7 @@ class _DocumentCompiler:
                 requires.append(Require(that, message))
         if obj is None:
             return None
-        return Builder(name, tuple(lets), obj, transforms, tuple(requires), p.location(where))
+        return Builder(name, base_ref, tuple(lets), obj, transforms, tuple(requires), p.location(where))
 
     def _group(self, index: int, body: dict[str, Any], scope: frozenset[str]) -> Group | None:
         where = ("spec", "groups", index)
@@ -326,6 +340,14 @@ class _DocumentCompiler:
             if to is not None and to not in state.states:
                 p.problem((*where, "to"), f"unknown state `{to}` (states: {', '.join(state.states)})", "state")
         when = p.expr(body.get("when"), (*where, "when"), scope)
+        lets = []
+        for let_name, value in (body.get("let") or {}).items():
+            if let_name in RESERVED:
+                p.problem((*where, "let", let_name), f"`{let_name}` is a reserved name", "reserved")
+            compiled_let = p.tmpl(value, (*where, "let", let_name), action_scope)
+            if compiled_let is not None:
+                lets.append((str(let_name), compiled_let))
+        action_scope = action_scope | {name for name, _ in lets}
         then = p.actions(body.get("then"), (*where, "then"), action_scope)
         event = None
         always = False
@@ -339,7 +361,16 @@ class _DocumentCompiler:
         if len(self.problems) > before:
             return None  # a half-compiled rule would mislead the checks across rules
         return Rule(
-            body["name"], str(body.get("description", "")), p.location(where), when, states, then, to, event, always
+            body["name"],
+            str(body.get("description", "")),
+            p.location(where),
+            when,
+            states,
+            then,
+            to,
+            event,
+            always,
+            tuple(lets),
         )
 
 

@@ -204,7 +204,8 @@ class Parts:
             cpath = (*where, "conditions")
             replace = self.tmpl(conditions["replace"], (*cpath, "replace"), scope) if "replace" in conditions else None
             upsert = self.tmpl(conditions["set"], (*cpath, "set"), scope) if "set" in conditions else None
-            return StatusSpec(e("target"), t("set"), replace, upsert)
+            remove = tuple(str(kind) for kind in conditions.get("remove") or ())
+            return StatusSpec(e("target"), t("set"), replace, upsert, remove)
         if op is ActionOp.EVENT:
             return self.event(body, where, scope)
         if op is ActionOp.REQUEUE:

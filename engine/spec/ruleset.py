@@ -163,6 +163,7 @@ class Require:
 @dataclass(frozen=True, slots=True)
 class Builder:
     name: str
+    base: tuple[str, Template | None] | None
     lets: tuple[tuple[str, Expression], ...]
     object: Template
     transforms: tuple[Transform, ...]
@@ -213,6 +214,7 @@ class StatusSpec:
     set: Template | None
     replace_conditions: Template | None
     set_conditions: Template | None
+    remove_conditions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +263,7 @@ class Rule:
     to: str | None
     event: EventSpec | None
     event_always: bool
+    lets: tuple[tuple[str, Template], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +298,7 @@ class Document:
     builders: dict[str, Builder]
     groups: tuple[Group, ...]
     location: Location
+    on_error: tuple[ActionSpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

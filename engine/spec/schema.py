@@ -115,6 +115,7 @@ ACTION: dict[str, Any] = {
                     "schema": {
                         "replace": _d("the whole conditions list (templates)", type="list"),
                         "set": _d("conditions added or updated by type (templates)", type="list"),
+                        "remove": _d("condition types to remove", type="list", schema={"type": "string"}),
                     },
                 },
             },
@@ -201,6 +202,11 @@ RULE: dict[str, Any] = {
         "when": _d("condition (JMESPath)", type="string", empty=False),
         "then": _d("actions", type="list", schema={"type": "dict"}),
         "to": _d("the state this rule moves to (state groups)", type="string"),
+        "let": _d(
+            "names for this rule's actions (templates); they may shadow facts",
+            type="dict",
+            keysrules={"type": "string", "regex": IDENT},
+        ),
         "event": {
             "type": "dict",
             "schema": {**_EVENT_FIELDS, "always": _d("also when the state does not change", type="boolean")},
@@ -281,6 +287,14 @@ DOCUMENT: dict[str, Any] = {
                     "type": "dict",
                     "schema": {
                         "description": _STR,
+                        "base": _d(
+                            "start from another builder's object, available as `base`",
+                            type="dict",
+                            schema={
+                                "build": {"type": "string", "required": True, "regex": IDENT},
+                                "with": {"type": "dict"},
+                            },
+                        ),
                         "let": {"type": "dict", "keysrules": {"type": "string", "regex": IDENT}, "valuesrules": _EXPR},
                         "object": {"type": "dict", "required": True},
                         "transform": {"type": "list", "schema": {"type": "dict"}},
@@ -294,6 +308,11 @@ DOCUMENT: dict[str, Any] = {
                     },
                 },
             },
+            "onError": _d(
+                "actions when a rule's decision fails (an expression, a requirement or an API call); `error` is in scope",
+                type="list",
+                schema={"type": "dict"},
+            ),
             "groups": {"type": "list", "required": True, "schema": GROUP},
         },
     },
