@@ -1,12 +1,29 @@
-"""`arcane` entry point (placeholder until the engine CLI lands)."""
+"""The `arcane` command: the engine's commands, plus `sandbox` and `cluster up` (kubesim).
+
+Where this sits: the product shell, the only package that may import both the engine and kubesim.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the `arcane` command line."""
-    args = sys.argv[1:] if argv is None else argv
-    print("arcane: not implemented yet:", " ".join(args), file=sys.stderr)
-    return 2
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `arcane` command line; returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["sandbox"]:
+        from arcane.sandbox import main as sandbox
+
+        return sandbox(args[1:])
+    if args[:2] == ["cluster", "up"]:
+        from kubesim.cli import main as cluster_up
+
+        return cluster_up(args[2:])
+    from engine.cli import main as engine_main
+
+    return engine_main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
