@@ -41,8 +41,9 @@ def test_chart_copy_of_the_rules_has_not_drifted() -> None:
 
 
 def test_configmap_holds_the_rules_byte_for_byte(default: Rendered) -> None:
-    """The rendered rules ConfigMap holds every file of rules/*.yaml with identical contents, and nothing else."""
-    assert rules_configmap(default) == shipped_rules()
+    """The rendered rules ConfigMap holds every file of the chart's copy with identical contents, and nothing else
+    (with the drift test above: the files of rules/)."""
+    assert rules_configmap(default) == chart_rules()
 
 
 def test_rule_file_names_are_configmap_keys() -> None:
@@ -55,7 +56,7 @@ def test_operator_reads_the_configmap_it_mounts(default: Rendered) -> None:
     """The Deployment mounts the chart's rules ConfigMap, so the files above are what `--rules` points at."""
     invocation = operator_invocation(default)
     assert invocation.rules_configmap == default.one("ConfigMap")["metadata"]["name"] == "arcane-arcane-operator-rules"
-    assert invocation.rules_files == shipped_rules()
+    assert invocation.rules_files == chart_rules()
 
 
 @pytest.fixture
@@ -100,7 +101,7 @@ def test_extra_rules_join_the_shipped_ones(by_scenario: dict[str, Rendered]) -> 
     """rules.extra adds files next to the shipped ones; `.yaml` is appended to a name without an extension."""
     data = rules_configmap(by_scenario["extra-rules"])
     assert data == {
-        **shipped_rules(),
+        **chart_rules(),
         "team-overrides.yaml": "# Extra rules of the data platform team.\n",
         "audit.yaml": "# Kept byte for byte, trailing spaces and all:   \n\n",
     }

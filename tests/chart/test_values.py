@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]  # no stubs among the dev dependencies
@@ -12,8 +11,7 @@ import yaml
 
 from .conftest import SCENARIOS
 from .rendering import CHART_DIR, Scenario, render, values_yaml
-
-KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][A-Za-z0-9_.-]*):(?: |$)")
+from .valuesdoc import documented_keys
 
 
 def schema() -> dict[str, Any]:
@@ -30,32 +28,6 @@ def key_paths(values: Any, prefix: str = "") -> set[str]:
             paths.add(path)
             paths |= key_paths(value, f"{path}.")
     return paths
-
-
-def documented_keys() -> tuple[set[str], set[str]]:
-    """(all key paths, those with a `# --` comment) read line by line from values.yaml, helm-docs style."""
-    lines = (CHART_DIR / "values.yaml").read_text(encoding="utf-8").splitlines()
-    stack: list[tuple[int, str]] = []
-    found: set[str] = set()
-    documented: set[str] = set()
-    for number, line in enumerate(lines):
-        match = KEY_LINE.match(line)
-        if not match:
-            continue
-        indent = len(match["indent"])
-        while stack and stack[-1][0] >= indent:
-            stack.pop()
-        path = ".".join([*(key for _, key in stack), match["key"]])
-        stack.append((indent, match["key"]))
-        found.add(path)
-        above = number - 1
-        comment: list[str] = []
-        while above >= 0 and lines[above].strip().startswith("#"):
-            comment.insert(0, lines[above].strip())
-            above -= 1
-        if comment and comment[0].startswith("# -- ") and len(comment[0]) > len("# -- "):
-            documented.add(path)
-    return found, documented
 
 
 def test_every_value_has_a_helm_docs_comment() -> None:
