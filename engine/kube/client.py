@@ -334,8 +334,11 @@ class KubeClient:
         verb: Verb = Verb.GET,
         idempotent: bool = True,
         retry: bool = True,
+        limited: bool = True,
     ) -> Any:
-        """Send one request with the policy of the module docstring; return the decoded JSON answer."""
+        """Send one request with the policy of the module docstring; return the decoded JSON answer.
+        `retry=False` makes one attempt (plus the 401 re-authentication); `limited=False` skips the write
+        token bucket (leader election: a renewal must never queue behind a burst of writes)."""
         write = verb in _WRITES
         query = dict(params or {})
         if write and self.options.field_manager and method != "DELETE":
@@ -346,7 +349,7 @@ class KubeClient:
         auth_retried = False
         attempt = 0
         while True:
-            if write:
+            if write and limited:
                 await self.write_limiter.acquire()
             try:
                 status, headers, raw = await self._send(
