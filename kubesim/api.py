@@ -205,19 +205,20 @@ class Api:
         now = self.clock.now()
         for key in _SYSTEM_META:
             meta.pop(key, None)
-        meta["uid"] = new_uid()
-        meta["creationTimestamp"] = rfc3339(now)
-        if strategy.has_generation:
-            meta["generation"] = 1
         meta.pop("resourceVersion", None)
-        strategy.on_create(obj, now)
-        self._validate(rt, obj, None)
-        if self.store.get(rt.storage_key, meta.get("namespace", ""), meta["name"]) is not None:
-            raise errors.already_exists(rt.plural, rt.group, meta["name"])
+        # Ownership is recorded on the decoded, defaulted object: fields the strategy sets next are nobody's.
         if self.managed_fields and "managedFields" not in meta:
             entries = ssa.record_update(None, obj, strategy.schema(rt), opts.manager, rt.api_version, now)
             if entries:
                 meta["managedFields"] = entries
+        meta["uid"] = new_uid()
+        meta["creationTimestamp"] = rfc3339(now)
+        if strategy.has_generation:
+            meta["generation"] = 1
+        strategy.on_create(obj, now)
+        self._validate(rt, obj, None)
+        if self.store.get(rt.storage_key, meta.get("namespace", ""), meta["name"]) is not None:
+            raise errors.already_exists(rt.plural, rt.group, meta["name"])
         stored = obj if opts.dry_run else self.store.put(rt.storage_key, strategy.to_storage(obj, rt), None)
         return WriteResult(strategy.from_storage(stored, rt), created=True, warnings=warnings)
 
@@ -380,6 +381,9 @@ class Api:
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
         meta = obj.get("metadata")
         meta = dict(meta) if isinstance(meta, dict) else {}
+        for key in ("finalizers", "ownerReferences", "labels", "annotations", "managedFields"):
+            if key in meta and not meta[key] and (key != "managedFields" or meta[key] is None):
+                del meta[key]  # empty lists and maps are omitted, as Go's omitempty does
         obj["metadata"] = meta
         if rt.namespaced:
             if meta.get("namespace") and meta["namespace"] != namespace:

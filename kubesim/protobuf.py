@@ -166,7 +166,9 @@ def decode_message(name: str, data: bytes) -> JSON:
         elif kind.startswith("rep:"):
             out.setdefault(key, []).append(_scalar(kind[4:], value))
         else:
-            out[key] = _scalar(kind, value)
+            decoded = _scalar(kind, value)
+            if decoded != "":  # proto3 writes empty strings; JSON omits them
+                out[key] = decoded
     return out
 
 

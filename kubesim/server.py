@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import yaml
 from aiohttp import web
 
-from kubesim import errors
+from kubesim import errors, tlsdata
 from kubesim.api import DeleteOptions, FieldValidation, ListQuery, Propagation, WriteOptions
 from kubesim.clock import Clock, FakeClock
 from kubesim.controllers import start_controllers
@@ -66,6 +66,7 @@ class SimOptions:
     managed_fields: bool = True
     kubeconfig_path: str | None = None
     request_log_size: int = 100_000
+    tls: bool = True
 
 
 class KubeSim:
@@ -101,6 +102,7 @@ class KubeSim:
             request_log_size=self.options.request_log_size,
         )
         self.runtime = Runtime(settings, clock, self.faults, self.options.token or random_token())
+        self.runtime.extra["anonymous"] = not self.options.tls
         self.faults.on_drop = self.runtime.drop_watches
         self.faults.on_compact = self.runtime.store.compact
         self.faults.on_restart = self._begin_restart
@@ -158,7 +160,8 @@ class KubeSim:
 
     async def _open(self, port: int) -> None:
         assert self._runner is not None
-        self._site = web.TCPSite(self._runner, self.options.host, port, reuse_address=True)
+        context = tlsdata.server_context() if self.options.tls else None
+        self._site = web.TCPSite(self._runner, self.options.host, port, reuse_address=True, ssl_context=context)
         await self._site.start()
         server = self._site._server
         assert server is not None and isinstance(server, asyncio.base_events.Server)
@@ -224,8 +227,9 @@ class KubeSim:
 
     @property
     def url(self) -> str:
-        """`http://127.0.0.1:<port>`."""
-        return f"http://{self.options.host}:{self._port}"
+        """`https://127.0.0.1:<port>` (`http://` with SimOptions(tls=False))."""
+        scheme = "https" if self.options.tls else "http"
+        return f"{scheme}://{self.options.host}:{self._port}"
 
     @property
     def token(self) -> str:
@@ -242,10 +246,13 @@ class KubeSim:
     def write_kubeconfig(self, path: str | os.PathLike[str], namespace: str = "default") -> Path:
         """Write a kubeconfig (token auth, context `kubesim`) atomically; returns its path."""
         target = Path(path)
+        cluster: dict[str, str] = {"server": self.url}
+        if self.options.tls:
+            cluster["certificate-authority-data"] = tlsdata.ca_data()
         doc = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "kubesim", "cluster": {"server": self.url}}],
+            "clusters": [{"name": "kubesim", "cluster": cluster}],
             "contexts": [{"name": "kubesim", "context": {"cluster": "kubesim", "user": "kubesim", "namespace": namespace}}],
             "current-context": "kubesim",
             "users": [{"name": "kubesim", "user": {"token": self.runtime.token}}],
