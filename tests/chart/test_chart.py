@@ -18,6 +18,7 @@ from .rendering import (
     Rendered,
     Scenario,
     crds,
+    manifest_yaml,
     package_version,
     render,
 )
@@ -172,3 +173,13 @@ def test_notes_follow_the_values(by_scenario: dict[str, Rendered]) -> None:
     assert "kubectl edit configmap platform-arcane-rules -n arcane" in by_scenario["existing-configmap"].notes
     assert "watches only these namespaces: streams-a, streams-b" in by_scenario["watch-namespaces"].notes
     assert "microsoft-sql-server-streams, microsoft-sql-server-beta-streams" in by_scenario["watch-namespaces"].notes
+
+
+def test_manifest_stream_is_ready_for_kubectl_apply(default: Rendered) -> None:
+    """The multi-document stream for `kubectl apply -f -` has the CRDs first, then the ServiceAccount and RBAC, then
+    the Deployment, and every object of the rendering exactly once."""
+    documents = list(yaml.safe_load_all(manifest_yaml(default)))
+    kinds = [d["kind"] for d in documents]
+    assert kinds[:3] == ["CustomResourceDefinition"] * 3
+    assert kinds.index("ServiceAccount") < kinds.index("ClusterRoleBinding") < kinds.index("Deployment")
+    assert documents[3:] == default.objects

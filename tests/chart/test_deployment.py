@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from .podsecurity import restricted_violations
 from .rendering import REPO_ROOT, Rendered, iter_pod_specs, operator_invocation, package_version
@@ -23,6 +28,19 @@ def documented_flags() -> set[str]:
     text = (REPO_ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     section = text.split("## The operator's command line", 1)[1].split("\n## ", 1)[0]
     return set(re.findall(r"`(--[a-z][a-z-]*)", section))
+
+
+def cli_flags() -> tuple[set[str], set[str]]:
+    """(flags taking a value, switches) of `arcane run`, read from its --help; skips when `arcane` is not installed."""
+    arcane = Path(sys.executable).with_name("arcane")
+    if not arcane.exists():
+        pytest.skip(f"the arcane command is not installed next to {sys.executable}")
+    usage = subprocess.run(
+        [arcane, "run", "--help"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split("options:", 1)[0]
+    with_value = set(re.findall(r"(--[a-z][a-z-]*) [A-Z_{]", usage))
+    switches = set(re.findall(r"\[(--[a-z][a-z-]*)\]", usage))
+    return with_value, switches
 
 
 def test_one_replica_recreated_by_default(default: Rendered) -> None:
@@ -53,6 +71,18 @@ def test_args_are_the_documented_flags(rendered: Rendered) -> None:
     assert set(names) <= documented_flags()
     repeated = {n for n in names if names.count(n) > 1}
     assert repeated <= {"--namespace"}
+
+
+def test_args_parse_as_arcane_run_flags(by_scenario: dict[str, Rendered]) -> None:
+    """Every flag of every scenario is one `arcane run --help` lists: `--flag=value` for flags taking a value, a bare
+    `--flag` for switches."""
+    with_value, switches = cli_flags()
+    assert "--rules" in with_value
+    assert "--leader-elect" in switches
+    for name, rendered in by_scenario.items():
+        for arg in rendered.container["args"]:
+            flag, has_value, _ = arg.partition("=")
+            assert flag in (with_value if has_value else switches), (name, arg)
 
 
 def test_hot_reload_stays_on(rendered: Rendered) -> None:
