@@ -5,7 +5,7 @@ official `kubernetes` package (for kubeconfig and in-cluster loading). See docs/
 """
 
 from engine.kube.cache import CacheRegistry, EventKind, ObjectCache, drop_paths, strip
-from engine.kube.client import ApiObserver, ClientOptions, KubeClient, Verb, WatchOptions, resource_path
+from engine.kube.client import ClientOptions, KubeClient
 from engine.kube.cluster import HttpCluster
 from engine.kube.config import ConfigError, Credentials, KubeSettings, load_settings
 from engine.kube.informer import (
@@ -20,6 +20,7 @@ from engine.kube.informer import (
 )
 from engine.kube.mapper import KindNotFoundError, RESTMapper
 from engine.kube.registry import InformerSet
+from engine.kube.rest import ApiObserver, Verb, WatchOptions, resource_path
 from engine.kube.timing import (
     SYSTEM_CLOCK,
     Backoff,

@@ -22,14 +22,12 @@ discovery (engine.kube.mapper).
 from __future__ import annotations
 
 import asyncio
-import enum
 import random
 import socket
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-from urllib.parse import quote
+from typing import Any
 
 import aiohttp
 import orjson
@@ -37,37 +35,31 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from engine.errors import ApiError
 from engine.kube.config import Credentials, KubeSettings
+from engine.kube.rest import (
+    REASON_CONNECTION,
+    REASON_INACTIVITY,
+    REASON_TIMEOUT,
+    WRITES,
+    ApiObserver,
+    Verb,
+    WatchOptions,
+    encode_default,
+    error_from_response,
+    error_from_status,
+    resource_path,
+    retryable_status,
+    watch_params,
+)
 from engine.kube.timing import SYSTEM_CLOCK, Backoff, BackoffPolicy, Clock, TokenBucket
 from engine.model import JSON, PatchType, Propagation, ResourceType
 
-REASON_CONNECTION = "ConnectionError"
-REASON_TIMEOUT = "Timeout"
-REASON_INACTIVITY = "InactivityTimeout"
-
-
-class Verb(enum.StrEnum):
-    """API verbs, as metric labels."""
-
-    GET = "get"
-    LIST = "list"
-    WATCH = "watch"
-    CREATE = "create"
-    UPDATE = "update"
-    PATCH = "patch"
-    DELETE = "delete"
-
-
-_WRITES = frozenset({Verb.CREATE, Verb.UPDATE, Verb.PATCH, Verb.DELETE})
-
-
-class ApiObserver(Protocol):
-    """Told about every HTTP attempt: verb, status code (0 when no answer), seconds to the response."""
-
-    def api_request(self, verb: str, code: int, seconds: float) -> None: ...
+__all__ = ["ApiObserver", "ClientOptions", "KubeClient", "Verb", "WatchOptions", "resource_path"]
 
 
 @dataclass(frozen=True, slots=True)
 class ClientOptions:
+    """How the client talks: write budget, concurrency, timeouts, retries, identity."""
+
     write_qps: float = 50.0
     write_burst: int = 100
     max_inflight: int = 32
@@ -84,91 +76,6 @@ class ClientOptions:
     max_line_bytes: int = 16 * 1024 * 1024
     """Longest watch line accepted (one object; etcd caps objects at 1.5 MiB)."""
     tcp_keepalive: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class WatchOptions:
-    resource_version: str
-    timeout_seconds: int = 300
-    label_selector: str = ""
-    field_selector: str = ""
-    inactivity_timeout: float = 90.0
-    bookmarks: bool = True
-
-
-def resource_path(rt: ResourceType, namespace: str | None = None, name: str = "", subresource: str = "") -> str:
-    """The REST path of a collection, an object or its subresource. `namespace` None or "" means all."""
-    gvk = rt.gvk
-    path = f"/apis/{gvk.group}/{gvk.version}" if gvk.group else f"/api/{gvk.version}"
-    if rt.namespaced and namespace:
-        path += f"/namespaces/{quote(namespace, safe='')}"
-    path += f"/{rt.plural}"
-    if name:
-        path += f"/{quote(name, safe='')}"
-        if subresource:
-            path += f"/{subresource}"
-    return path
-
-
-def error_from_response(status: int, headers: Mapping[str, str], data: bytes) -> ApiError:
-    """An `ApiError` from an HTTP error answer (a `Status` body when the server sent one)."""
-    try:
-        body = orjson.loads(data) if data else {}
-    except orjson.JSONDecodeError:
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
-    details = body.get("details") or {}
-    retry_after = _seconds(headers.get("Retry-After"))
-    if retry_after is None:
-        retry_after = _seconds(details.get("retryAfterSeconds"))
-    message = str(body.get("message") or data[:200].decode("utf-8", "replace"))
-    return ApiError(status, str(body.get("reason") or ""), message, retry_after)
-
-
-def error_from_status(obj: Mapping[str, Any]) -> ApiError:
-    """An `ApiError` from the `Status` object of a watch ERROR event."""
-    details = obj.get("details") or {}
-    return ApiError(
-        int(obj.get("code") or 500),
-        str(obj.get("reason") or ""),
-        str(obj.get("message") or ""),
-        _seconds(details.get("retryAfterSeconds")),
-    )
-
-
-def _seconds(value: object) -> float | None:
-    try:
-        seconds = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return seconds if seconds >= 0 else None
-
-
-def _watch_params(options: WatchOptions) -> dict[str, str]:
-    params = {"watch": "true", "resourceVersion": options.resource_version}
-    if options.bookmarks:
-        params["allowWatchBookmarks"] = "true"
-    if options.timeout_seconds:
-        params["timeoutSeconds"] = str(options.timeout_seconds)
-    if options.label_selector:
-        params["labelSelector"] = options.label_selector
-    if options.field_selector:
-        params["fieldSelector"] = options.field_selector
-    return params
-
-
-def _encode_default(value: object) -> object:
-    """orjson encodes dicts and lists; objects may also hold other mappings and sequences (frozen views)."""
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
-
-
-def _retryable_status(status: int) -> bool:
-    return status == 429 or status in (500, 502, 503, 504)
 
 
 def _keepalive_socket(addr_info: Any) -> socket.socket:
@@ -339,11 +246,11 @@ class KubeClient:
         """Send one request with the policy of the module docstring; return the decoded JSON answer.
         `retry=False` makes one attempt (plus the 401 re-authentication); `limited=False` skips the write
         token bucket (leader election: a renewal must never queue behind a burst of writes)."""
-        write = verb in _WRITES
+        write = verb in WRITES
         query = dict(params or {})
         if write and self.options.field_manager and method != "DELETE":
             query["fieldManager"] = self.options.field_manager
-        data = orjson.dumps(body, default=_encode_default) if body is not None else None
+        data = orjson.dumps(body, default=encode_default) if body is not None else None
         backoff = Backoff(self.options.retry_backoff, self._clock, self._rng)
         retries = self.options.retries if retry else 0
         auth_retried = False
@@ -369,7 +276,7 @@ class KubeClient:
                 auth_retried = True
                 if await self.credentials.refresh():
                     continue
-            if not _retryable_status(status) or attempt >= retries or (not idempotent and status != 429):
+            if not retryable_status(status) or attempt >= retries or (not idempotent and status != 429):
                 raise error
             retry_after = error.retry_after or 0.0
             if write and status == 429 and retry_after:
@@ -422,7 +329,7 @@ class KubeClient:
         included); return how many events came. An ERROR event raises its status as `ApiError` (410 means
         relist), as does silence longer than `options.inactivity_timeout` (reason `InactivityTimeout`)."""
         path = resource_path(rt, namespace)
-        params = _watch_params(options)
+        params = watch_params(options)
         headers = {}
         auth = self.credentials.header()
         if auth:

@@ -30,7 +30,8 @@ from typing import Any, Protocol
 
 from engine.errors import ApiError
 from engine.kube.cache import EventKind, ObjectCache, Projection, drop_paths, key_of, strip
-from engine.kube.client import REASON_INACTIVITY, KubeClient, WatchOptions
+from engine.kube.client import KubeClient
+from engine.kube.rest import REASON_INACTIVITY, WatchOptions
 from engine.kube.timing import SYSTEM_CLOCK, Backoff, BackoffPolicy, Clock
 from engine.model import GVK, Obj, ResourceType
 
@@ -54,11 +55,15 @@ class RestartReason(enum.StrEnum):
 
 
 class RelistReason(enum.StrEnum):
+    """Why a full LIST ran, as a metric label."""
+
     INITIAL = "initial"
     EXPIRED = "expired"
 
 
 class InformerState(enum.StrEnum):
+    """Where an informer's loop is; readiness and logs show it."""
+
     PENDING = "pending"
     LISTING = "listing"
     WATCHING = "watching"
@@ -95,6 +100,8 @@ class InformerKey:
 
 @dataclass(frozen=True, slots=True)
 class InformerOptions:
+    """What one informer watches (kind, namespace scope, selectors) and how (paging, timeouts, projection)."""
+
     resource: ResourceType
     namespace: str | None = None
     label_selector: str = ""

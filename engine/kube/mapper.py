@@ -16,7 +16,8 @@ import asyncio
 from typing import Any
 
 from engine.errors import ApiError
-from engine.kube.client import KubeClient, Verb
+from engine.kube.client import KubeClient
+from engine.kube.rest import Verb
 from engine.kube.timing import SYSTEM_CLOCK, Clock
 from engine.model import GVK, ResourceType
 

@@ -26,6 +26,8 @@ Check = Callable[[], list[str]]
 
 @dataclass(frozen=True, slots=True)
 class EndpointOptions:
+    """Where the probes and the metrics listen."""
+
     host: str = "0.0.0.0"
     """All interfaces: probes come from the kubelet, on the pod IP."""
     health_port: int = 8888

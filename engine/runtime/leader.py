@@ -30,7 +30,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from engine.errors import ApiError
-from engine.kube.client import KubeClient, Verb, resource_path
+from engine.kube.client import KubeClient
+from engine.kube.rest import Verb, resource_path
 from engine.kube.timing import SYSTEM_CLOCK, Clock
 from engine.model import GVK, ResourceType
 
@@ -51,6 +52,8 @@ def micro_time(moment: datetime) -> str:
 
 @dataclass(frozen=True, slots=True)
 class LeaderOptions:
+    """Which Lease, who we are, and client-go's timings (15 s / 10 s / 2 s)."""
+
     namespace: str
     name: str
     identity: str
@@ -70,6 +73,8 @@ class LeaderOptions:
 
 
 class LeaderObserver(Protocol):
+    """Told when this process starts or stops leading (a metrics gauge)."""
+
     def leader_changed(self, leading: bool) -> None: ...
 
 

@@ -38,6 +38,8 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 
 class LogFormat(enum.StrEnum):
+    """`--log-format`: JSON lines for machines, text for people."""
+
     JSON = "json"
     TEXT = "text"
 

@@ -36,6 +36,8 @@ K = TypeVar("K", bound=Hashable)
 
 
 class Priority(enum.IntEnum):
+    """Two levels: NORMAL keys are always handed out before LOW ones."""
+
     LOW = 0
     """Initial list, resync, rule reload: bulk work that must not delay live changes."""
     NORMAL = 1
@@ -44,6 +46,8 @@ class Priority(enum.IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class QueueOptions:
+    """Requeue pacing: per-key exponential delay bounds and the global retry token bucket."""
+
     base_delay: float = 0.005
     max_delay: float = 1000.0
     retry_qps: float = 10.0
