@@ -5,8 +5,8 @@
 # constraints.txt. The final stage installs those wheels offline (--no-index) on a slim Python, keeps no build tool
 # (no compiler, pip, setuptools or wheel) and runs as a numeric non-root user, so Kubernetes can enforce
 # runAsNonRoot and the restricted Pod Security profile (see charts/arcane-operator).
-# Pin the base by digest in your registry (PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:...) for reproducible builds.
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# Pin the base by digest in your registry (PYTHON_IMAGE=python:3.11-slim@sha256:...) for reproducible builds.
+ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
