@@ -47,6 +47,8 @@ class Lookup:
     gvk: GVK
     namespace: str | None
     name: str | None
+    triggered: bool = False
+    """A list whose changes map back through declared triggers (so the runtime need not fan out)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +154,7 @@ class _Session:
             scope = str(lookup.namespace.render(self.root) or "")
         else:
             scope = self.namespace
-        self.evaluation.lookups.add(Lookup(gvk, scope, None))
+        self.evaluation.lookups.add(Lookup(gvk, scope, None, related.trigger is not None))
         items = list(self.store.list(gvk, scope))
         if lookup.where is not None:
             where = lookup.where

@@ -43,7 +43,7 @@ class HttpCluster:
         rt, namespace = await self._resolve(ref.gvk, ref.namespace)
         await self._client.delete(rt, namespace, ref.name, propagation=propagation, uid=ref.uid)
 
-    async def get(self, ref: ObjectRef) -> Obj | None:
+    async def read(self, ref: ObjectRef) -> Obj | None:
         rt, namespace = await self._resolve(ref.gvk, ref.namespace)
         try:
             return await self._client.get(rt, namespace, ref.name)

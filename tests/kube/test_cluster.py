@@ -25,14 +25,14 @@ async def test_create_get_patch_delete_round_trip(api: FakeApi, client: KubeClie
     created = await cluster.create({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"}, "spec": {}})
     assert api.requests[-1].path == "/apis/batch/v1/namespaces/team/jobs"
     ref = ObjectRef.of_object(created)
-    assert (await cluster.get(ref) or {})["metadata"]["uid"] == ref.uid
+    assert (await cluster.read(ref) or {})["metadata"]["uid"] == ref.uid
     patched = await cluster.patch(ref, {"status": {"active": 1}}, PatchType.MERGE, "status")
     assert patched["status"] == {"active": 1}
     assert api.requests[-1].path == "/apis/batch/v1/namespaces/team/jobs/j/status"
     await cluster.delete(ref, Propagation.BACKGROUND)
     assert api.requests[-1].body["propagationPolicy"] == "Background"
     assert api.requests[-1].body["preconditions"] == {"uid": ref.uid}
-    assert await cluster.get(ref) is None
+    assert await cluster.read(ref) is None
 
 
 async def test_errors_are_api_errors(api: FakeApi, client: KubeClient) -> None:
@@ -42,4 +42,4 @@ async def test_errors_are_api_errors(api: FakeApi, client: KubeClient) -> None:
     with pytest.raises(ApiError, match=r"^409 AlreadyExists: j already exists$"):
         await cluster.create({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "namespace": "team"}})
     with pytest.raises(KindNotFoundError, match=r"no resource serves kind example\.com/v9/Nope"):
-        await cluster.get(ObjectRef("example.com/v9", "Nope", "team", "x"))
+        await cluster.read(ObjectRef("example.com/v9", "Nope", "team", "x"))

@@ -1,0 +1,144 @@
+"""`arcane sandbox` (what `make run` starts): an embedded cluster, our CRDs, a demo plugin and the operator.
+
+kubesim serves in this process; the operator runs as a child process on `rules/` with hot reload, exactly as
+`arcane run` runs in a cluster. kubesim's Job controller finishes Jobs after a few seconds, so a user sees
+a whole lifecycle (Pending -> Backfilling -> Running) and can suspend, resume and request backfills with
+kubectl. Ctrl-C (or SIGTERM) stops the operator, then the cluster, and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from kubesim import KubeSim, SimOptions
+
+DEMO = "arcane.demo"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="arcane sandbox", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--kubeconfig", default="sandbox.kubeconfig", help="where to write the kubeconfig")
+    parser.add_argument("--port", type=int, default=0, help="API server port (default: any free port)")
+    parser.add_argument("--rules", default="rules", help="the rules directory the operator runs (reloaded live)")
+    parser.add_argument("--crds", default="charts/arcane-operator/crds", help="directory of the CRDs to install")
+    parser.add_argument(
+        "--job-seconds", type=float, default=5.0, help="how long the demo's Jobs run before they succeed"
+    )
+    parser.add_argument("--health-port", type=int, default=8888)
+    parser.add_argument("--metrics-port", type=int, default=9090)
+    parser.add_argument("--no-demo", action="store_true", help="install the CRDs only, not the demo plugin")
+    parser.add_argument("--log-format", choices=["json", "text"], default="text")
+    return parser
+
+
+def demo_manifests() -> list[dict[str, object]]:
+    """The demo plugin: a stream CRD, its StreamClass, templates, a Secret and two streams."""
+    out: list[dict[str, object]] = []
+    for entry in sorted(resources.files(DEMO).iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            out.extend(doc for doc in yaml.safe_load_all(entry.read_text()) if isinstance(doc, dict))
+    return out
+
+
+def main(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(list(argv))
+    rules, crds = Path(args.rules), Path(args.crds)
+    for what, path in (("rules", rules), ("CRD", crds)):
+        if not path.is_dir():
+            print(f"arcane sandbox: no {what} directory at {path} (run it from the repository root)", file=sys.stderr)
+            return 2
+    sim = KubeSim(SimOptions(port=args.port, job_default_outcome=f"succeed-after={args.job_seconds:g}s"))
+    sim.start()
+    try:
+        for path in sorted(crds.glob("*.yaml")):
+            sim.apply_many(path.read_text())
+        kubeconfig = sim.write_kubeconfig(args.kubeconfig)
+        operator = _start_operator(args, kubeconfig)
+        if not args.no_demo:
+            sim.apply_many(demo_manifests())
+        _welcome(kubeconfig, args)
+        return _wait(operator)
+    finally:
+        sim.stop()
+
+
+def _start_operator(args: argparse.Namespace, kubeconfig: Path) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-m",
+        "arcane.cli",
+        "run",
+        "--rules",
+        str(args.rules),
+        "--kubeconfig",
+        str(kubeconfig),
+        "--health-port",
+        str(args.health_port),
+        "--metrics-port",
+        str(args.metrics_port),
+        "--log-format",
+        args.log_format,
+        "--leader-election-namespace",
+        "default",
+    ]
+    environment = {**os.environ, "POD_NAMESPACE": os.environ.get("POD_NAMESPACE", "default")}
+    return subprocess.Popen(command, env=environment)
+
+
+def _welcome(kubeconfig: Path, args: argparse.Namespace) -> None:
+    where = kubeconfig.resolve()
+    print(
+        f"""
+Arcane sandbox is running: an embedded Kubernetes API (kubesim), the Arcane CRDs, a demo plugin and the
+operator on {args.rules}/ (edit the rules: they reload live).
+
+    export KUBECONFIG={where}
+    kubectl get demostreams -n demo -w              # orders: Pending -> Backfilling -> Running
+    kubectl get jobs -n demo -l streamId=orders
+    kubectl describe demostream orders -n demo      # conditions and events say why
+    kubectl patch demostream orders -n demo --type merge -p '{{"spec":{{"execution":{{"suspended":true}}}}}}'
+    kubectl patch demostream reports -n demo --type merge -p '{{"spec":{{"execution":{{"suspended":false}}}}}}'
+    kubectl get backfillrequests -n demo
+
+Health: http://127.0.0.1:{args.health_port}/readyz   Metrics: http://127.0.0.1:{args.metrics_port}/metrics
+Stop with Ctrl-C.
+""",
+        flush=True,
+    )
+
+
+def _wait(operator: subprocess.Popen[bytes]) -> int:
+    stop = threading.Event()
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.is_set():
+            if operator.poll() is not None:
+                print(f"arcane sandbox: the operator exited with {operator.returncode}", file=sys.stderr)
+                return 1
+            stop.wait(0.5)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if operator.poll() is None:
+            operator.send_signal(signal.SIGTERM)
+            try:
+                operator.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                operator.kill()
+                operator.wait()
+    print("arcane sandbox: stopped", flush=True)
+    return 0

@@ -1,0 +1,68 @@
+"""No write loops on pruned status: remember what the server made of our last status write.
+
+Where this sits: the reactor wraps its cluster in `RecordingCluster`, which records, for every status patch,
+the patch sent and the status the server answered. A CRD schema may prune fields we write (a plugin's
+condition without `reason`, say); the cache then never equals what the rules want, and a naive writer
+would patch again on every evaluation. Before executing a status patch the reactor asks `already_applied`:
+the same patch was sent before and the object's status is still what the server answered then, so
+sending it again cannot change anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+
+import orjson
+
+from engine.core.cluster import Cluster
+from engine.model import JSON, Obj, ObjectRef, PatchObject, PatchType, Propagation
+
+MEMORY = 50_000
+
+
+def _digest(value: object) -> bytes:
+    return hashlib.blake2b(orjson.dumps(value, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+
+
+class StatusMemo:
+    def __init__(self) -> None:
+        self._last: OrderedDict[tuple[str, str, str, str], tuple[bytes, bytes]] = OrderedDict()
+
+    @staticmethod
+    def _key(ref: ObjectRef) -> tuple[str, str, str, str]:
+        return (ref.api_version, ref.kind, ref.namespace, ref.name)
+
+    def record(self, ref: ObjectRef, patch: JSON, stored: Obj) -> None:
+        key = self._key(ref)
+        self._last[key] = (_digest(patch), _digest(stored.get("status")))
+        self._last.move_to_end(key)
+        while len(self._last) > MEMORY:
+            self._last.popitem(last=False)
+
+    def already_applied(self, action: PatchObject, current: Obj) -> bool:
+        last = self._last.get(self._key(action.ref))
+        return last is not None and last == (_digest(action.patch), _digest(current.get("status")))
+
+
+class RecordingCluster:
+    """A `Cluster` that records the server's answers to status patches in a `StatusMemo`."""
+
+    def __init__(self, inner: Cluster, memo: StatusMemo) -> None:
+        self.inner = inner
+        self.memo = memo
+
+    async def create(self, obj: Obj) -> Obj:
+        return await self.inner.create(obj)
+
+    async def patch(self, ref: ObjectRef, patch: JSON, patch_type: PatchType, subresource: str = "") -> Obj:
+        stored = await self.inner.patch(ref, patch, patch_type, subresource)
+        if subresource == "status":
+            self.memo.record(ref, patch, stored)
+        return stored
+
+    async def delete(self, ref: ObjectRef, propagation: Propagation) -> None:
+        await self.inner.delete(ref, propagation)
+
+    async def read(self, ref: ObjectRef) -> Obj | None:
+        return await self.inner.read(ref)

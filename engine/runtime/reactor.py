@@ -1,0 +1,384 @@
+"""The reactor: rules -> watches -> queue -> evaluate -> execute, level-triggered, one key at a time.
+
+Where this sits: the operator process (engine.runtime.main) builds one and feeds it rule sets. It
+- starts an informer for every kind the rule set reads (evaluated kinds, the kinds named by other objects,
+  related kinds), and re-plans the watch set when rules reload or an object that names kinds changes;
+- turns every watch event into keys: the object itself when a document evaluates its kind, the objects
+  whose last evaluation read it (engine.runtime.deps), and those the rules' triggers name;
+- runs N workers: read the key's object from the cache, skip it while its own writes are not yet visible
+  (engine.runtime.expectations), evaluate, execute each decision, report failures through the document's
+  `onError`, and tell the queue what to do next.
+It never decides anything itself; the rules and the executor do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from engine.core.evaluate import Snapshot, evaluate, report_error
+from engine.core.execute import Executor, Outcome, Result
+from engine.core.targets import Binding, dynamic_bindings, watched_kinds
+from engine.errors import ApiError, ExpressionError
+from engine.expr import is_false
+from engine.kube.cache import EventKind
+from engine.kube.client import KubeClient
+from engine.kube.cluster import HttpCluster
+from engine.kube.informer import InformerKey, InformerOptions
+from engine.kube.mapper import RESTMapper
+from engine.kube.registry import InformerSet
+from engine.model import GVK, Decision, Obj, ObjectKey, PatchObject
+from engine.runtime.deps import DependencyIndex
+from engine.runtime.expectations import Expectations
+from engine.runtime.memo import RecordingCluster, StatusMemo
+from engine.runtime.metrics import Metrics
+from engine.runtime.queue import Priority, WorkQueue
+from engine.spec.ruleset import KindRef, ListLookup, RuleSet
+
+log = logging.getLogger("engine.reactor")
+
+
+@dataclass(frozen=True, slots=True)
+class ReactorOptions:
+    workers: int = 16
+    namespaces: tuple[str, ...] = ()
+    """Watch only these namespaces (cluster-scoped kinds are always watched cluster-wide)."""
+    dry_run: bool = False
+    expectation_timeout: float = 10.0
+    component: str = "kube-engine"
+    inactivity_timeout: float = 90.0
+    min_watch_timeout: float = 300.0
+    freeze_gc: bool = True
+
+
+class Reactor:
+    def __init__(
+        self,
+        client: KubeClient,
+        ruleset: RuleSet,
+        options: ReactorOptions | None = None,
+        *,
+        metrics: Metrics | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.options = options or ReactorOptions()
+        self.ruleset = ruleset
+        self.metrics = metrics
+        self.clock = clock
+        self.client = client
+        self.mapper = RESTMapper(client)
+        self.informers = InformerSet(client, observer=metrics)
+        self.memo = StatusMemo()
+        self.cluster = RecordingCluster(HttpCluster(client, self.mapper), self.memo)
+        self.executor = Executor(
+            self.cluster,
+            component=self.options.component,
+            dry_run=self.options.dry_run,
+            observe=metrics.action if metrics is not None else None,
+        )
+        self.queue: WorkQueue[ObjectKey] = WorkQueue(observer=metrics)
+        self.deps = DependencyIndex()
+        self.expectations = Expectations(time.monotonic, self.options.expectation_timeout)
+        self._bindings: dict[GVK, list[Binding]] = {}
+        self._unresolved: dict[GVK, str] = {}
+        self._workers: list[asyncio.Task[None]] = []
+        self._sync_task: asyncio.Task[None] | None = None
+        self._sync_again = False
+        self._processing = asyncio.Event()
+        self._started = False
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+
+    async def start(self, *, process: bool = True) -> None:
+        """Start the watches; with `process`, the workers too (a standby starts them when it leads)."""
+        self._started = True
+        await self._sync_watches()
+        if process:
+            self.start_workers()
+
+    def start_workers(self) -> None:
+        if self._workers:
+            return
+        self._workers = [asyncio.create_task(self._worker(), name=f"worker-{i}") for i in range(self.options.workers)]
+
+    async def stop(self, timeout: float = 8.0) -> None:
+        """Stop taking keys, let in-flight work finish (bounded), stop the watches."""
+        self.queue.shutdown()
+        await self.queue.drain(timeout)
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        if self._sync_task is not None:
+            self._sync_task.cancel()
+            await asyncio.gather(self._sync_task, return_exceptions=True)
+        await self.informers.stop_all()
+
+    def unready(self) -> list[str]:
+        """What keeps the operator from being ready (empty: every watch has listed)."""
+        reasons = self.informers.unsynced()
+        if not self._started:
+            reasons.append("watches not started")
+        return reasons
+
+    async def swap(self, ruleset: RuleSet) -> None:
+        """Activate a new rule set: re-plan the watches, then re-evaluate every object at low priority."""
+        self.ruleset = ruleset
+        self._bindings.clear()
+        await self._sync_watches()
+        for gvk in self._evaluated_kinds():
+            for obj in self.informers.list(gvk):
+                self.queue.add(_key(gvk, obj), Priority.LOW)
+
+    # --- watches ------------------------------------------------------------------------------------
+
+    def request_sync(self) -> None:
+        """Re-plan the watch set soon (coalesced)."""
+        if self._sync_task is not None and not self._sync_task.done():
+            self._sync_again = True
+            return
+        self._sync_task = asyncio.create_task(self._sync_loop())
+
+    async def _sync_loop(self) -> None:
+        while True:
+            self._sync_again = False
+            await self._sync_watches()
+            if not self._sync_again:
+                return
+
+    async def _sync_watches(self) -> None:
+        self._bindings.clear()
+        wanted = watched_kinds(self.ruleset, self.informers)
+        keys: dict[InformerKey, InformerOptions] = {}
+        for gvk, ref in wanted.items():
+            try:
+                resource = await self.mapper.resource_for(gvk)
+            except ApiError as error:
+                if self._unresolved.get(gvk) != error.message:
+                    log.warning("cannot watch %s: %s", gvk, error.message)
+                self._unresolved[gvk] = error.message
+                continue
+            self._unresolved.pop(gvk, None)
+            scopes: tuple[str | None, ...] = (
+                self.options.namespaces if resource.namespaced and self.options.namespaces else (None,)
+            )
+            for namespace in scopes:
+                options = InformerOptions(
+                    resource,
+                    namespace=namespace,
+                    projection=self._drops(ref),
+                    inactivity_timeout=self.options.inactivity_timeout,
+                    min_watch_timeout=self.options.min_watch_timeout,
+                    freeze_gc=self.options.freeze_gc,
+                )
+                keys[options.key] = options
+        for informer in self.informers.informers():
+            key = informer.options.key
+            if key not in keys or keys[key].projection != informer.options.projection:
+                log.info("stopping the watch of %s", key)
+                await self.informers.stop(key)
+        for key, options in keys.items():
+            if key not in self.informers:
+                log.info("watching %s", key)
+                self.informers.start(options, self._handler(options.resource.gvk))
+
+    def _drops(self, ref: KindRef) -> tuple[str, ...] | None:
+        """Paths every reader of this kind agreed to drop from its cache (none when any reader needs them)."""
+        drops: set[str] | None = None
+        for document in self.ruleset.documents:
+            target = document.target
+            if (target.static and target.static.gvk == ref.gvk) or (
+                target.dynamic and target.dynamic.source.gvk == ref.gvk
+            ):
+                return None
+            for related in document.related.values():
+                if related.lookup.kind.gvk != ref.gvk:
+                    continue
+                paths = {path.source for path in related.drop}
+                drops = paths if drops is None else drops & paths
+        return tuple(sorted(drops)) if drops else None
+
+    def _evaluated_kinds(self) -> set[GVK]:
+        kinds: set[GVK] = set()
+        for document in self.ruleset.documents:
+            if document.target.static is not None:
+                kinds.add(document.target.static.gvk)
+            elif document.target.dynamic is not None:
+                sources = self.informers.list(document.target.dynamic.source.gvk)
+                kinds.update(dynamic_bindings(document, sources))
+        return kinds
+
+    def _bindings_for(self, gvk: GVK) -> list[Binding]:
+        cached = self._bindings.get(gvk)
+        if cached is None:
+            cached = []
+            for document in self.ruleset.documents:
+                target = document.target
+                if target.static is not None and target.static.gvk == gvk:
+                    cached.append(Binding(document, target.static))
+                elif target.dynamic is not None:
+                    bound = dynamic_bindings(document, self.informers.list(target.dynamic.source.gvk)).get(gvk)
+                    if bound is not None:
+                        cached.append(bound)
+            self._bindings[gvk] = cached
+        return cached
+
+    # --- events -------------------------------------------------------------------------------------
+
+    def _handler(self, gvk: GVK) -> Callable[[EventKind, Obj | None, Obj | None], None]:
+        def handle(kind: EventKind, old: Obj | None, new: Obj | None) -> None:
+            obj = new if new is not None else old
+            if obj is None:
+                return
+            informer_synced = all(
+                inf.synced.is_set() for inf in self.informers.informers() if inf.options.resource.gvk == gvk
+            )
+            priority = Priority.NORMAL if informer_synced else Priority.LOW
+            meta = obj.get("metadata") or {}
+            namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+            for owner in self.expectations.observe(gvk, namespace, name, None if kind is EventKind.DELETED else new):
+                self.queue.add(owner, Priority.NORMAL)
+            self._route(gvk, obj, old, namespace, name, priority)
+
+        return handle
+
+    def _route(self, gvk: GVK, obj: Obj, old: Obj | None, namespace: str, name: str, priority: Priority) -> None:
+        key = ObjectKey(gvk, namespace, name)
+        if self._bindings_for(gvk):
+            self.queue.add(key, priority)
+        for dependent in self.deps.dependents(gvk, namespace, name):
+            self.queue.add(dependent, priority)
+        for document in self.ruleset.documents:
+            dynamic = document.target.dynamic
+            if dynamic is not None and dynamic.source.gvk == gvk:
+                self._bindings.clear()
+                self.request_sync()
+                for bound in dynamic_bindings(document, [obj, *([old] if old is not None else [])]):
+                    for item in self.informers.list(bound):
+                        self.queue.add(_key(bound, item), Priority.LOW)
+            for related in document.related.values():
+                trigger = related.trigger
+                if trigger is None or related.lookup.kind.gvk != gvk or not isinstance(related.lookup, ListLookup):
+                    continue
+                for changed in (obj, old):
+                    if changed is None:
+                        continue
+                    try:
+                        if trigger.when is not None and is_false(trigger.when.evaluate(changed)):
+                            continue
+                        target_name = trigger.name.render(changed)
+                        target_ns = trigger.namespace.render(changed) if trigger.namespace is not None else namespace
+                    except ExpressionError as error:
+                        log.warning("trigger of %s failed on %s/%s: %s", related.name, namespace, name, error)
+                        continue
+                    if not isinstance(target_name, str) or not target_name:
+                        continue
+                    for kind in self._document_kinds(document):
+                        self.queue.add(ObjectKey(kind, str(target_ns or ""), target_name), priority)
+
+    def _document_kinds(self, document: object) -> list[GVK]:
+        return [gvk for gvk, bindings in self._all_bindings().items() if any(b.document is document for b in bindings)]
+
+    def _all_bindings(self) -> dict[GVK, list[Binding]]:
+        return {gvk: self._bindings_for(gvk) for gvk in self._evaluated_kinds()}
+
+    # --- work ---------------------------------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self.queue.get()
+            if key is None:
+                return
+            try:
+                await self.process(key)
+            except Exception:  # a bug must not kill the worker: log it and retry the key later
+                log.exception("unexpected error while processing %s", key)
+                self.queue.add_rate_limited(key)
+            finally:
+                self.queue.done(key)
+
+    async def process(self, key: ObjectKey) -> None:
+        """Evaluate one key and act on its decisions."""
+        obj = self.informers.get(key.gvk, key.namespace, key.name)
+        if obj is None:
+            self.deps.forget(key)
+            self.expectations.forget(key)
+            self.queue.forget(key)
+            return
+        wait = self.expectations.waiting(key)
+        if wait > 0:
+            self.queue.add_after(key, wait)
+            return
+        bindings = tuple(self._bindings_for(key.gvk))
+        if not bindings:
+            return
+        started = time.perf_counter()
+        snapshot = Snapshot(obj, self.informers, bindings)
+        evaluation = evaluate(self.ruleset, snapshot, self.clock)
+        self.deps.record(key, evaluation.lookups)
+        if self.metrics is not None:
+            seconds = time.perf_counter() - started
+            for decision in evaluation.decisions or ():
+                self.metrics.evaluated(decision.provenance.rule, "error" if decision.error else "decided", seconds)
+            if not evaluation.decisions:
+                self.metrics.evaluated("none", "nothing", seconds)
+        outcome, delay = Outcome.DONE, 0.0
+        for decision in evaluation.decisions:
+            for line in _decision_log(key, decision):
+                log.debug(line, extra={"rule": decision.provenance.rule, "object": str(key)})
+            result = await self._execute(decision)
+            self.expectations.expect(key, result.written, self.informers.get)
+            if result.error:
+                log.warning("%s: rule %s: %s", key, decision.provenance, result.error)
+                if not decision.error:
+                    report = report_error(self.ruleset, snapshot, decision.provenance, result.error, self.clock)
+                    if report is not None:
+                        reported = await self._execute(report)
+                        self.expectations.expect(key, reported.written, self.informers.get)
+            outcome, delay = _combine((outcome, delay), result)
+        if outcome is Outcome.DONE:
+            self.queue.forget(key)
+        elif outcome is Outcome.REQUEUE_AFTER:
+            self.queue.add_after(key, delay)
+        else:
+            self.queue.add_rate_limited(key)
+
+    async def _execute(self, decision: Decision) -> Result:
+        actions = tuple(action for action in decision.actions if not self._pruned_noop(action))
+        if len(actions) != len(decision.actions):
+            decision = Decision(
+                decision.provenance, actions, decision.error, decision.requeue_after, decision.transition
+            )
+        return await self.executor.execute(decision)
+
+    def _pruned_noop(self, action: object) -> bool:
+        """A status write the server already answered by pruning: writing it again would loop for ever."""
+        if not isinstance(action, PatchObject) or action.subresource != "status":
+            return False
+        current = self.informers.get(action.ref.gvk, action.ref.namespace, action.ref.name)
+        return current is not None and self.memo.already_applied(action, current)
+
+
+def _key(gvk: GVK, obj: Obj) -> ObjectKey:
+    meta = obj.get("metadata") or {}
+    return ObjectKey(gvk, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+def _combine(current: tuple[Outcome, float], result: Result) -> tuple[Outcome, float]:
+    outcome, delay = current
+    if result.outcome is Outcome.REQUEUE or outcome is Outcome.REQUEUE:
+        return Outcome.REQUEUE, 0.0
+    if result.outcome is Outcome.REQUEUE_AFTER:
+        return Outcome.REQUEUE_AFTER, result.delay if outcome is not Outcome.REQUEUE_AFTER else min(delay, result.delay)
+    return outcome, delay
+
+
+def _decision_log(key: ObjectKey, decision: Decision) -> list[str]:
+    if decision.error:
+        return [f"{key}: rule {decision.provenance} failed: {decision.error}"]
+    if not decision.actions:
+        return [f"{key}: rule {decision.provenance} decided: nothing to do"]
+    return [f"{key}: rule {decision.provenance} decided {len(decision.actions)} action(s)"]
