@@ -35,8 +35,8 @@ class DependencyIndex:
 
     def record(self, key: ObjectKey, lookups: set[Lookup]) -> None:
         """Replace what `key` depends on with the lookups of its latest evaluation."""
-        gets = frozenset((l.gvk, l.namespace or "", l.name) for l in lookups if l.name is not None)
-        lists = frozenset((l.gvk, l.namespace) for l in lookups if l.name is None and not l.triggered)
+        gets = frozenset((lk.gvk, lk.namespace or "", lk.name) for lk in lookups if lk.name is not None)
+        lists = frozenset((lk.gvk, lk.namespace) for lk in lookups if lk.name is None and not lk.triggered)
         previous = self._by_key.get(key)
         if previous == (gets, lists):
             return

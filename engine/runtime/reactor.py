@@ -241,12 +241,12 @@ class Reactor:
             namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
             for owner in self.expectations.observe(gvk, namespace, name, None if kind is EventKind.DELETED else new):
                 self.queue.add(owner, Priority.NORMAL)
-            self._route(gvk, obj, old, namespace, name, priority)
+            self._route(ObjectKey(gvk, namespace, name), obj, old, priority)
 
         return handle
 
-    def _route(self, gvk: GVK, obj: Obj, old: Obj | None, namespace: str, name: str, priority: Priority) -> None:
-        key = ObjectKey(gvk, namespace, name)
+    def _route(self, key: ObjectKey, obj: Obj, old: Obj | None, priority: Priority) -> None:
+        gvk, namespace, name = key.gvk, key.namespace, key.name
         if self._bindings_for(gvk):
             self.queue.add(key, priority)
         for dependent in self.deps.dependents(gvk, namespace, name):
