@@ -105,7 +105,7 @@ def validate(value: Any, schema: JSON, path: str = "", top: bool = True) -> list
     """Problems with a value, worded as the API server does."""
     problems: list[FieldError] = []
     _check(value, schema, path, top, problems)
-    return problems
+    return sorted(problems, key=lambda p: p.field)  # deterministic (Go walks properties in map order)
 
 
 def _type_error(path: str, value: Any, wanted: str) -> FieldError:

@@ -58,8 +58,13 @@ class JobController(Base):
             meta = event.obj["metadata"]
             labels = meta.get("labels") or {}
             job_name = labels.get("batch.kubernetes.io/job-name")
-            if job_name and controller_uid(event.obj):
+            owner = controller_uid(event.obj)
+            if job_name and owner:
                 self.queue(meta.get("namespace", ""), job_name)
+            if event.type is not EventType.DELETED and TRACKING in (meta.get("finalizers") or []):
+                if owner and self.runtime.store.by_uid_get(owner) is None:
+                    ns, name = meta.get("namespace", ""), meta["name"]
+                    self.runtime.scheduler.soon(lambda: self._release_orphan(ns, name))
         elif key == JOBS:
             meta = event.obj["metadata"]
             if event.type is EventType.DELETED:
@@ -81,6 +86,12 @@ class JobController(Base):
             self.sync(namespace, name)
 
         self.runtime.scheduler.soon(run)
+
+    def _release_orphan(self, namespace: str, name: str) -> None:
+        """Drop the tracking finalizer of a Pod whose Job is gone."""
+        pod = self.runtime.store.get(PODS, namespace, name)
+        if pod is not None:
+            self.remove_finalizer(self.rt("", "Pod"), pod, TRACKING)
 
     def _later(self, job: JSON, delay: float) -> None:
         key = (job["metadata"].get("namespace", ""), job["metadata"]["name"])

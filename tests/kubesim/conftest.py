@@ -11,7 +11,7 @@ import pytest
 
 from kubesim.testing import Kubectl, api_client, kubectl, kubesim, kubesim_factory, require_kubectl
 
-from .helpers import WIDGET_CRD
+from simhelpers import WIDGET_CRD
 
 __all__ = ["api_client", "kubectl", "kubesim", "kubesim_factory"]
 

@@ -9,7 +9,7 @@ import kubernetes
 import pytest
 from kubernetes.client import ApiException
 
-from .helpers import job, widget
+from simhelpers import job, widget
 
 
 def custom(client: Any) -> Any:

@@ -9,7 +9,7 @@ import kubernetes
 import pytest
 from kubernetes.client import ApiException
 
-from .helpers import job
+from simhelpers import job
 
 
 def core(client: Any) -> Any:

@@ -60,9 +60,10 @@ spec:
 """
 
 
-def widget(name: str = "w1", color: str = "red", **spec: Any) -> dict[str, Any]:
-    """A Widget custom resource."""
-    return {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": name}, "spec": {"color": color, **spec}}
+def widget(object_name: str = "w1", color: str = "red", /, **spec: Any) -> dict[str, Any]:
+    """A Widget custom resource (keyword arguments are spec fields)."""
+    meta = {"name": object_name}
+    return {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": meta, "spec": {"color": color, **spec}}
 
 
 def job(name: str = "j1", outcome: str | None = None, **spec: Any) -> dict[str, Any]:
