@@ -18,7 +18,7 @@ install: $(STAMP)
 
 # The product: kubesim, our CRDs, a demo plugin and the operator on rules/ with hot reload.
 run: $(STAMP)
-	$(BIN)/arcane sandbox
+	$(BIN)/arcane sandbox $(ARGS)
 
 # Lint, types, import layers, then every test (unit, rule fixtures, end to end, reliability, bench quick mode).
 test: check
@@ -49,7 +49,7 @@ chart-sync:
 
 image:
 	@command -v docker >/dev/null || { echo "make image needs a container engine (docker)"; exit 2; }
-	docker build -t arcane-operator:$$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("arcane-operator"))') .
+	DOCKER_BUILDKIT=1 docker build -t arcane-operator:$$(python3 -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])') .
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info
