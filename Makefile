@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint types imports unit bench image install clean chart-sync
+.PHONY: run test check lint types imports unit bench image install clean chart-sync docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
+
+# Regenerates docs derived from the rules (docs/state-machines.md); a test fails when they drift.
+docs: $(STAMP)
+	$(BIN)/python -m arcane.docs
 
 # Copies rules/ into the chart (the chart ships them in its ConfigMap); a test fails when they drift.
 chart-sync:
