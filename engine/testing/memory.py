@@ -5,9 +5,13 @@ multi-step fixtures see the effects of earlier steps (created Jobs exist, status
 were garbage-collected). It keeps the API conventions that rules can observe: uid, resourceVersion,
 generation (spec changes only), creationTimestamp from the fixture's clock, generateName, status written
 only through the status subresource, 409 AlreadyExists / 404 NotFound / 409 Conflict on a failed uid
-precondition, merge and JSON patches, and background garbage collection by ownerReferences.
+precondition, merge and JSON patches, and background garbage collection by ownerReferences. It learns
+CRDs (stored as objects, or handed to `learn`): their scope (a cluster-scoped object loses its namespace)
+and their structural schema, with which it prunes and defaults custom resources on every write, as the
+API server does (engine.testing.structural). Every write is journalled, so a fixture step can see the
+Events it recorded.
 
-It is not an API server (no HTTP, no watches, no schema validation): kubesim is, for end-to-end tests.
+It is not an API server (no HTTP, no watches, no validation of values): kubesim is, for end-to-end tests.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import jsonpatch
@@ -23,6 +28,7 @@ import jsonpatch
 from engine.core.plan import merge_patch
 from engine.errors import ApiError
 from engine.model import GVK, JSON, Obj, ObjectRef, PatchType, Propagation
+from engine.testing.structural import admit, crd_kinds
 
 CLUSTER_SCOPED_BUILTINS = frozenset(
     {
@@ -40,6 +46,15 @@ CRD = GVK("apiextensions.k8s.io", "v1", "CustomResourceDefinition")
 Key = tuple[GVK, str, str]
 
 
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One write in the journal: the verb (create, patch, patch-status, delete) and the object after it
+    (before it, for a delete)."""
+
+    verb: str
+    obj: Obj
+
+
 class MemoryCluster:
     """Objects by kind, namespace and name; writes are synchronous and immediately visible."""
 
@@ -49,21 +64,39 @@ class MemoryCluster:
         self.objects: dict[Key, dict[str, Any]] = {}
         self.revision = 0
         self.writes: list[tuple[str, str]] = []
+        self.journal: list[Write] = []
         self._counter = itertools.count(1)
         self._cluster_scoped: set[GVK] = set(CLUSTER_SCOPED_BUILTINS)
+        self._schemas: dict[GVK, Mapping[str, Any]] = {}
 
-    # --- scope --------------------------------------------------------------------------------------------
+    # --- scope and schemas ----------------------------------------------------------------------------------
 
     def namespaced(self, gvk: GVK) -> bool:
         return gvk not in self._cluster_scoped
 
+    def learn(self, crd: Obj) -> None:
+        """Take in a CRD's scope and schemas without storing it (fixtures' `crds`)."""
+        for declared in crd_kinds(crd):
+            if declared.namespaced:
+                self._cluster_scoped.discard(declared.gvk)
+            else:
+                self._cluster_scoped.add(declared.gvk)
+            if declared.schema is not None:
+                self._schemas[declared.gvk] = declared.schema
+
     def _learn_scope(self, obj: Obj) -> None:
-        if GVK.of_object(obj) != CRD:
-            return
-        spec = obj.get("spec") or {}
-        if spec.get("scope") == "Cluster":
-            for version in spec.get("versions") or []:
-                self._cluster_scoped.add(GVK(spec.get("group", ""), version.get("name", ""), spec["names"]["kind"]))
+        if GVK.of_object(obj) == CRD:
+            self.learn(obj)
+
+    def _admit(self, obj: dict[str, Any]) -> None:
+        """What the API server does to every written object: scope, then pruning and defaulting (CRDs only)."""
+        gvk = GVK.of_object(obj)
+        meta = obj.setdefault("metadata", {})
+        if not self.namespaced(gvk):
+            meta.pop("namespace", None)
+        schema = self._schemas.get(gvk)
+        if schema is not None:
+            admit(obj, schema)
 
     def _key(self, gvk: GVK, namespace: str, name: str) -> Key:
         return (gvk, namespace if self.namespaced(gvk) else "", name)
@@ -79,17 +112,36 @@ class MemoryCluster:
 
     # --- direct world changes (fixture steps) ----------------------------------------------------------------
 
-    def put(self, obj: Obj) -> dict[str, Any]:
-        """Create or replace an object as a user would (status kept as given); returns the stored object."""
+    def put(self, obj: Obj, *, keep_status: bool = False) -> dict[str, Any]:
+        """Create or replace an object as a user would; returns the stored object. Its status is taken as given,
+        or, with `keep_status` and no status given, kept from the object it replaces (as `kubectl apply`)."""
         stored = copy.deepcopy(dict(obj))
         self._learn_scope(stored)
+        self._admit(stored)
         gvk = GVK.of_object(stored)
-        meta = stored.setdefault("metadata", {})
+        meta = stored["metadata"]
         key = self._key(gvk, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
         old = self.objects.get(key)
+        if keep_status and old is not None and "status" not in stored and "status" in old:
+            stored["status"] = copy.deepcopy(old["status"])
         self._stamp(stored, old, spec_changed=old is None or old.get("spec") != stored.get("spec"))
         self.objects[key] = stored
+        self._record("create" if old is None else "update", stored)
         return stored
+
+    def merge(self, ref: ObjectRef, patch: JSON) -> dict[str, Any]:
+        """Merge-patch an object as another actor would, status included; raises ApiError 404 when absent."""
+        key = self._key(ref.gvk, ref.namespace, ref.name)
+        current = self.objects.get(key)
+        if current is None:
+            raise ApiError(404, "NotFound", f'{ref.kind.lower()}s "{ref.name}" not found')
+        updated: dict[str, Any] = copy.deepcopy(merge_patch(current, patch))
+        updated["metadata"] = {**updated.get("metadata", {}), **_identity(current)}
+        self._admit(updated)
+        self._stamp(updated, current, spec_changed=updated.get("spec") != current.get("spec"))
+        self.objects[key] = updated
+        self._record("patch", updated)
+        return updated
 
     def remove(self, gvk: GVK, namespace: str, name: str) -> bool:
         """Delete as a user would (garbage collection included); False when there was nothing to delete."""
@@ -114,9 +166,10 @@ class MemoryCluster:
         if key in self.objects:
             raise ApiError(409, "AlreadyExists", f'{gvk.kind.lower()}s "{meta["name"]}" already exists')
         self._learn_scope(stored)
+        self._admit(stored)
         self._stamp(stored, None, spec_changed=True)
         self.objects[key] = stored
-        self.writes.append(("create", _ref_text(stored)))
+        self._record("create", stored)
         return copy.deepcopy(stored)
 
     async def patch(self, ref: ObjectRef, patch: JSON, patch_type: PatchType, subresource: str = "") -> Obj:
@@ -147,9 +200,10 @@ class MemoryCluster:
             else:
                 updated.pop("status", None)
         updated["metadata"] = {**updated.get("metadata", {}), **_identity(current)}
+        self._admit(updated)
         self._stamp(updated, current, spec_changed=updated.get("spec") != current.get("spec"))
         self.objects[key] = updated
-        self.writes.append(("patch-status" if subresource == "status" else "patch", _ref_text(updated)))
+        self._record("patch-status" if subresource == "status" else "patch", updated)
         return copy.deepcopy(updated)
 
     async def delete(self, ref: ObjectRef, propagation: Propagation) -> None:
@@ -163,7 +217,7 @@ class MemoryCluster:
                 "Conflict",
                 f"Precondition failed: UID in precondition: {ref.uid}, UID in object meta: {current['metadata'].get('uid')}",
             )
-        self.writes.append(("delete", _ref_text(current)))
+        self._record("delete", current)
         self._delete(key, orphan=propagation is Propagation.ORPHAN)
 
     async def read(self, ref: ObjectRef) -> Obj | None:
@@ -174,6 +228,10 @@ class MemoryCluster:
         return self.objects.get(self._key(ref.gvk, ref.namespace, ref.name))
 
     # --- internals ----------------------------------------------------------------------------------------------
+
+    def _record(self, verb: str, obj: Obj) -> None:
+        self.writes.append((verb, _ref_text(obj)))
+        self.journal.append(Write(verb, obj))
 
     def _stamp(self, obj: dict[str, Any], old: Obj | None, *, spec_changed: bool) -> None:
         self.revision += 1

@@ -1,0 +1,287 @@
+"""Fixture files -> checked `Fixture` records, with every problem of every file reported before anything runs.
+
+Where this sits: the first stage of `arcane rules test` (load -> run -> report). Files are found (explicit
+files, or `*.yaml` files under directories that declare `RuleTest` documents), parsed with positions and
+safely (engine.spec.loader), shape-checked (engine.testing.schema), then checked for meaning
+(engine.testing.steps), and their rule sets compiled once per distinct set of paths. Problems carry
+file:line:column. This module runs no rule and touches no cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from engine.errors import Location, Problem, RuleSetError
+from engine.model import Obj
+from engine.spec import compile_ruleset
+from engine.spec.loader import Document, Positions, load_paths, load_texts
+from engine.spec.schema import validate
+from engine.testing.fixture import DEFAULT_CLOCK, Fixture, RuleSource, display_path, plain
+from engine.testing.schema import DOCUMENT, STEP
+from engine.testing.steps import StepReader
+
+_DECLARES = re.compile(rb"^\s*(apiVersion:\s*[\"']?tests\.arcane\.dev/|kind:\s*[\"']?RuleTest\b)", re.M)
+CRD_API = "apiextensions.k8s.io/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOptions:
+    """Defaults for fixtures that do not name their rules or CRDs (the command's --rules and --crd)."""
+
+    rules: tuple[Path, ...] = ()
+    crds: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Suite:
+    """What loading found: the fixtures (in file order), the files searched, and every problem."""
+
+    fixtures: tuple[Fixture, ...]
+    files: tuple[str, ...]
+    problems: tuple[Problem, ...]
+
+    @property
+    def rule_sources(self) -> tuple[RuleSource, ...]:
+        """Each distinct rule set the fixtures test, once."""
+        seen: dict[int, RuleSource] = {}
+        for fixture in self.fixtures:
+            seen.setdefault(id(fixture.rules), fixture.rules)
+        return tuple(seen.values())
+
+
+def discover(paths: Iterable[Path | str]) -> tuple[list[tuple[str, bytes]], list[Problem]]:
+    """Fixture files: named files as they are; under directories, YAML files declaring RuleTest documents."""
+    found: list[tuple[str, bytes]] = []
+    problems: list[Problem] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_file():
+            found.append((display_path(path), path.read_bytes()))
+        elif path.is_dir():
+            for candidate in _yaml_files(path):
+                data = candidate.read_bytes()
+                if _DECLARES.search(data):
+                    found.append((display_path(candidate), data))
+        else:
+            problems.append(Problem(Location(str(path)), "no such file or directory", "missing"))
+    return found, problems
+
+
+def _yaml_files(directory: Path) -> list[Path]:
+    out: list[Path] = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        out.extend(Path(root, f) for f in sorted(files) if f.endswith((".yaml", ".yml")) and not f.startswith("."))
+    return out
+
+
+def load_suite(paths: Sequence[Path | str], options: LoadOptions | None = None) -> Suite:
+    """Find, parse and check every fixture under `paths`; compile each distinct rule set once."""
+    texts, problems = discover(paths)
+    loader = _Loader(options or LoadOptions(), problems)
+    fixtures = loader.load(texts)
+    ordered = sorted(problems, key=lambda p: (p.location.file, p.location.line, p.location.column, p.message))
+    unique = list(dict.fromkeys(ordered))
+    return Suite(tuple(fixtures), tuple(name for name, _ in texts), tuple(unique))
+
+
+@dataclass(slots=True)
+class _Loader:
+    options: LoadOptions
+    problems: list[Problem]
+    rulesets: dict[tuple[tuple[Path, ...], tuple[Path, ...]], RuleSource | None] = field(default_factory=dict)
+    crds: dict[Path, list[Obj]] = field(default_factory=dict)
+    includes: dict[Path, list[Document]] = field(default_factory=dict)
+
+    def load(self, texts: list[tuple[str, bytes]]) -> list[Fixture]:
+        fixtures: list[Fixture] = []
+        for name, data in texts:
+            source = load_texts([(name, data)])
+            self.problems.extend(source.problems)
+            seen: dict[str, int] = {}
+            for document in source.documents:
+                fixture = self._fixture(document)
+                if fixture is None:
+                    continue
+                if fixture.name in seen:
+                    self.problems.append(
+                        Problem(
+                            fixture.location,
+                            f"fixture name `{fixture.name}` is already used at line {seen[fixture.name]}",
+                            "duplicate",
+                        )
+                    )
+                    continue
+                seen[fixture.name] = fixture.location.line
+                fixtures.append(fixture)
+        return fixtures
+
+    def _fixture(self, document: Document) -> Fixture | None:
+        """One document as a Fixture; None when it has problems. Each step is shape-checked on its own, so a
+        bad step hides nothing about the others."""
+        positions = document.positions
+        shape = validate(document.body, DOCUMENT, positions)
+        self.problems.extend(shape)
+        body = document.body
+        spec = body.get("spec") if isinstance(body, dict) else None
+        if not isinstance(spec, dict) or not isinstance(spec.get("steps"), list):
+            return None
+        base = Path(document.file).absolute().parent
+        rules = self._rules(spec, base, positions) if not _at(shape, "spec.rules", "spec.crds") else None
+        clock = self._clock(spec.get("clock"), positions) if not _at(shape, "spec.clock") else None
+        given = self._given(spec.get("given"), base, positions) if not _at(shape, "spec.given") else None
+        reader = StepReader(rules.ruleset if rules else None, positions, base, self.problems, self._objects_of)
+        steps = []
+        for index, raw in enumerate(spec["steps"]):
+            where = ("spec", "steps", index)
+            problems = validate(raw, STEP["schema"], positions, where) if isinstance(raw, dict) else []
+            self.problems.extend(problems)
+            steps.append(reader.step(index, raw) if isinstance(raw, dict) and not problems else None)
+        if shape or rules is None or clock is None or given is None or any(step is None for step in steps):
+            return None
+        return Fixture(
+            name=body["metadata"]["name"],
+            file=document.file,
+            description=str(body["metadata"].get("description", "")),
+            rules=rules,
+            clock=clock,
+            given=tuple(given),
+            steps=tuple(step for step in steps if step is not None),
+            must_fail=str(spec.get("mustFail", "")),
+            location=positions.at(()),
+        )
+
+    # --- rules and CRDs ---------------------------------------------------------------------------------
+
+    def _rules(self, spec: dict[str, Any], base: Path, positions: Positions) -> RuleSource | None:
+        rules = _paths(spec.get("rules"), base) or self.options.rules
+        crd_paths = _paths(spec.get("crds"), base) if "crds" in spec else self.options.crds
+        where = positions.at(("spec", "rules") if "rules" in spec else ("spec",))
+        if not rules:
+            self.problems.append(Problem(where, "no rules to test: set `spec.rules` or pass --rules", "rules"))
+            return None
+        key = (tuple(rules), tuple(crd_paths))
+        if key not in self.rulesets:
+            self.rulesets[key] = self._compile(key[0], key[1], where)
+        elif self.rulesets[key] is None:
+            self.problems.append(Problem(where, "the rules under test do not compile (problems above)", "rules"))
+        return self.rulesets[key]
+
+    def _compile(self, rules: tuple[Path, ...], crd_paths: tuple[Path, ...], where: Location) -> RuleSource | None:
+        crds: list[Obj] = []
+        for path in crd_paths:
+            if path not in self.crds:
+                self.crds[path] = self._crd_file(path)
+            crds.extend(self.crds[path])
+        try:
+            ruleset = compile_ruleset(rules, crds)
+        except RuleSetError as error:
+            self.problems.extend(error.problems)
+            self.problems.append(Problem(where, "the rules under test do not compile (problems above)", "rules"))
+            return None
+        return RuleSource(rules, crd_paths, ruleset, tuple(crds))
+
+    def _crd_file(self, path: Path) -> list[Obj]:
+        source = load_paths([path])
+        self.problems.extend(source.problems)
+        out: list[Obj] = []
+        for document in source.documents:
+            body = document.body
+            if not (isinstance(body, dict) and body.get("kind") == "CustomResourceDefinition"):
+                found = body.get("kind") if isinstance(body, dict) else type(body).__name__
+                self.problems.append(
+                    Problem(document.positions.at(()), f"expected a CustomResourceDefinition, found {found}", "crd")
+                )
+                continue
+            if body.get("apiVersion") != CRD_API:
+                self.problems.append(
+                    Problem(
+                        document.positions.at(("apiVersion",)),
+                        f"expected apiVersion {CRD_API}, found {body.get('apiVersion')!r}",
+                        "crd",
+                    )
+                )
+                continue
+            out.append(plain(body))
+        return out
+
+    # --- clock and objects ------------------------------------------------------------------------------
+
+    def _clock(self, value: Any, positions: Positions) -> datetime | None:
+        text = plain(value) if value is not None else DEFAULT_CLOCK
+        try:
+            moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        except ValueError:
+            self.problems.append(
+                Problem(positions.at(("spec", "clock")), f"expected an RFC 3339 time, found {text!r}", "clock")
+            )
+            return None
+        if moment.tzinfo is None:
+            self.problems.append(
+                Problem(positions.at(("spec", "clock")), f"the time {text!r} needs a zone (e.g. Z)", "clock")
+            )
+            return None
+        return moment
+
+    def _given(self, items: Any, base: Path, positions: Positions) -> list[Obj] | None:
+        out: list[Obj] = []
+        before = len(self.problems)
+        for index, item in enumerate(items or []):
+            out.extend(self._objects_of(item, base, positions, ("spec", "given", index)))
+        return out if len(self.problems) == before else None
+
+    def _objects_of(self, item: dict[str, Any], base: Path, positions: Positions, path: tuple[Any, ...]) -> list[Obj]:
+        """An inline object, or the objects of `{file: ...}`; each checked to be a Kubernetes object."""
+        if "file" in item and len(item) == 1:
+            target = (base / str(item["file"])).resolve()
+            if target not in self.includes:
+                source = load_paths([target])
+                for problem in source.problems:
+                    location = problem.location if problem.location.line else positions.at((*path, "file"))
+                    self.problems.append(Problem(location, problem.message, problem.code))
+                self.includes[target] = source.documents
+            found: list[Obj] = []
+            for document in self.includes[target]:
+                obj = _object(document.body, document.positions, (), self.problems)
+                if obj is not None:
+                    found.append(obj)
+            return found
+        obj = _object(item, positions, path, self.problems)
+        return [obj] if obj is not None else []
+
+
+def _at(problems: list[Problem], *paths: str) -> bool:
+    """Whether a problem is at (or under) one of the dotted paths."""
+    return any(
+        p.location.path == path or p.location.path.startswith((f"{path}.", f"{path}["))
+        for p in problems
+        for path in paths
+    )
+
+
+def _paths(value: Any, base: Path) -> tuple[Path, ...]:
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else list(value)
+    return tuple((base / str(item)).resolve() for item in items)
+
+
+def _object(body: Any, positions: Positions, path: tuple[Any, ...], problems: list[Problem]) -> Obj | None:
+    """A Kubernetes object (apiVersion, kind, metadata.name), as JSON; a located problem otherwise."""
+    if not isinstance(body, dict):
+        problems.append(Problem(positions.at(path), f"expected an object, found {type(body).__name__}", "object"))
+        return None
+    missing = [key for key in ("apiVersion", "kind") if not isinstance(body.get(key), str) or not body.get(key)]
+    meta = body.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta.get("name"):
+        missing.append("metadata.name")
+    if missing:
+        problems.append(Problem(positions.at(path), f"an object needs {', '.join(missing)}", "object"))
+        return None
+    return plain(body)  # type: ignore[no-any-return]

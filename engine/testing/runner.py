@@ -1,0 +1,223 @@
+"""Running one fixture: build its world, carry out its steps in order, check each one, return the verdict.
+
+Where this sits: after loading (engine.testing.load), before reporting. Rule steps call the real evaluator
+(engine.core.evaluate) on objects of a `MemoryCluster` and execute the decisions with the real `Executor`,
+so later steps see the effects of earlier ones; a failed write runs the document's `onError`
+(`report_error`), as the operator does. `settle` repeats rounds (every object some document evaluates,
+evaluated once, decisions executed) until a round writes nothing but Events, or the bound is hit. The first
+failing step ends the fixture: later steps would only report consequences. Checking a step against its
+expectation is engine.testing.expect; this module only runs and records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+
+from engine.core.evaluate import Snapshot, evaluate, report_error
+from engine.core.execute import Executor
+from engine.core.targets import bindings_for
+from engine.core.trace import GroupTrace
+from engine.model import GVK, Decision, Obj, ObjectKey
+from engine.testing.expect import check
+from engine.testing.fixture import Fixture, Step, StepKind
+from engine.testing.match import action_text
+from engine.testing.memory import MemoryCluster
+from engine.testing.results import ON_ERROR, ErrorRecord, Evaluated, Failure, FixtureResult, Status, StepRecord
+from engine.testing.world import Clock, StepError, World
+
+EVENT = GVK("", "v1", "Event")
+
+
+def object_key(obj: Obj) -> ObjectKey:
+    meta = obj.get("metadata") or {}
+    return ObjectKey(GVK.of_object(obj), str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+class Runner:
+    """Runs one fixture. Create one per run: it owns the fixture's world."""
+
+    def __init__(self, fixture: Fixture) -> None:
+        self.fixture = fixture
+        self.ruleset = fixture.rules.ruleset
+        self.clock = Clock(fixture.clock)
+        cluster = MemoryCluster(self.clock.text, seed=fixture.id)
+        for crd in fixture.rules.crds:
+            cluster.learn(crd)
+        self.world = World(cluster, self.clock)
+        self.executor = Executor(cluster, component="arcane-rules-test", now=self.clock.text)
+        self.files = {rule.name: rule.location.file for _doc, _group, rule in self.ruleset.rules()}
+        self.fired: set[tuple[str, str]] = set()
+        self.reached: set[tuple[str, str]] = set()
+
+    @property
+    def cluster(self) -> MemoryCluster:
+        return self.world.cluster
+
+    async def run(self) -> FixtureResult:
+        started = time.perf_counter()
+        observed: Failure | None = None
+        steps_run = 0
+        for obj in self.fixture.given:
+            self.world.put_given(obj)
+        for step in self.fixture.steps:
+            steps_run += 1
+            record = await self.step(step)
+            observed = check(step, record, self.world, self.ruleset)
+            if observed is not None:
+                break
+        failure = _verdict(self.fixture, observed)
+        return FixtureResult(
+            fixture=self.fixture,
+            status=Status.FAILED if failure else Status.PASSED,
+            failure=failure,
+            observed=observed,
+            steps_run=steps_run,
+            duration=time.perf_counter() - started,
+            fired=frozenset(self.fired),
+            reached=frozenset(self.reached),
+        )
+
+    async def step(self, step: Step) -> StepRecord:
+        """Carry out one step and record what happened (the expectation is not looked at here)."""
+        record = StepRecord(step)
+        journal_start = len(self.cluster.journal)
+        try:
+            if step.kind is StepKind.EVALUATE:
+                assert step.target is not None
+                await self._evaluate_one(self.world.resolve(step.target), record)
+            elif step.kind is StepKind.SETTLE:
+                await self._settle(step, record)
+            else:
+                self.world.change(step)
+        except StepError as error:
+            record.problem = str(error)
+        record.events = [
+            write.obj
+            for write in self.cluster.journal[journal_start:]
+            if write.verb in ("create", "patch") and GVK.of_object(write.obj) == EVENT
+        ]
+        return record
+
+    async def _evaluate_one(self, obj: Obj, record: StepRecord) -> None:
+        gvk = GVK.of_object(obj)
+        if not bindings_for(self.ruleset, gvk, self.cluster):
+            raise StepError(
+                f"no document of the rules evaluates {object_key(obj)} "
+                f"(evaluated kinds: {', '.join(self._evaluated_kinds()) or 'none'})"
+            )
+        await self._evaluate(obj, record)
+
+    def _evaluated_kinds(self) -> list[str]:
+        kinds = {gvk for gvk, _namespace, _name in self.cluster.objects}
+        return sorted(str(gvk) for gvk in kinds if bindings_for(self.ruleset, gvk, self.cluster))
+
+    async def _settle(self, step: Step, record: StepRecord) -> None:
+        for round_number in range(1, step.max_rounds + 1):
+            record.rounds = round_number
+            targets = self._targets()
+            if not targets:
+                raise StepError("no object in the cluster is evaluated by the rules, so there is nothing to settle")
+            writers: list[str] = []
+            for key in targets:
+                obj = self.cluster.get(key.gvk, key.namespace, key.name)
+                if obj is not None:
+                    writers.extend(await self._evaluate(obj, record))
+            if not writers:
+                record.settled = True
+                return
+            record.still_writing = writers
+        record.settled = False
+
+    def _targets(self) -> list[ObjectKey]:
+        """Every object some document evaluates, in a stable order (kind, namespace, name)."""
+        keys = sorted(self.cluster.objects)
+        evaluated: dict[GVK, bool] = {}
+        out: list[ObjectKey] = []
+        for gvk, namespace, name in keys:
+            if gvk not in evaluated:
+                evaluated[gvk] = bool(bindings_for(self.ruleset, gvk, self.cluster))
+            if evaluated[gvk]:
+                out.append(ObjectKey(gvk, namespace, name))
+        return out
+
+    async def _evaluate(self, obj: Obj, record: StepRecord) -> list[str]:
+        """Evaluate one object and execute its decisions; the decisions that wrote something, described."""
+        key = str(object_key(obj))
+        evaluation = evaluate(self.ruleset, Snapshot(obj, self.cluster), self.clock.now)
+        record.evaluations.append(Evaluated(key, evaluation))
+        self._cover(evaluation.decisions, evaluation.trace.groups)
+        writers: list[str] = []
+        for decision in evaluation.decisions:
+            if await self._execute(decision, obj, record, key):
+                writers.append(f"rule `{decision.provenance.rule}` on {key}: {_texts(decision)}")
+        return writers
+
+    async def _execute(self, decision: Decision, obj: Obj, record: StepRecord, key: str) -> bool:
+        """Execute one decision (and, if it fails, the document's onError decision); True when it wrote."""
+        rule = decision.provenance.rule
+        if not rule.endswith(ON_ERROR):
+            record.fired.append(rule)
+        record.actions.extend((rule, action) for action in decision.actions)
+        if decision.error:
+            record.errors.append(ErrorRecord(rule, decision.error, key))
+            return False
+        result = await self.executor.execute(decision)
+        wrote = bool(result.written)
+        if result.error:
+            record.errors.append(ErrorRecord(rule, result.error, key))
+            current = self.cluster.get(*_where(obj)) or obj
+            reporting = report_error(
+                self.ruleset, Snapshot(current, self.cluster), decision.provenance, result.error, self.clock.now
+            )
+            if reporting is not None and not rule.endswith(ON_ERROR):
+                wrote = await self._execute(reporting, current, record, key) or wrote
+        return wrote
+
+    def _cover(self, decisions: Iterable[Decision], groups: Iterable[GroupTrace]) -> None:
+        for decision in decisions:
+            rule = decision.provenance.rule
+            if rule in self.files and not decision.error:
+                self.fired.add((self.files[rule], rule))
+        for group in groups:
+            for traced in group.steps:
+                if not traced.state_mismatch and traced.rule in self.files:
+                    self.reached.add((self.files[traced.rule], traced.rule))
+
+
+def _where(obj: Obj) -> tuple[GVK, str, str]:
+    key = object_key(obj)
+    return key.gvk, key.namespace, key.name
+
+
+def _texts(decision: Decision) -> str:
+    return ", ".join(action_text(action) for action in decision.actions) or "(no action)"
+
+
+def _verdict(fixture: Fixture, observed: Failure | None) -> Failure | None:
+    """The failure to report: the observed one, or for a must-fail fixture, whether it failed as it must."""
+    if not fixture.must_fail:
+        return observed
+    if observed is None:
+        return Failure(
+            0,
+            "the fixture",
+            f"expected this fixture to fail with a message containing {fixture.must_fail!r}, but every step passed",
+            location=fixture.location,
+        )
+    if fixture.must_fail in observed.render():
+        return None
+    return Failure(
+        observed.step,
+        observed.title,
+        f"expected a failure containing {fixture.must_fail!r}, but the fixture failed otherwise: {observed.message}",
+        observed.details,
+        observed.trace,
+        observed.location,
+    )
+
+
+def run_fixture(fixture: Fixture) -> FixtureResult:
+    """Run one fixture to its verdict (synchronously: for the pytest integration and simple callers)."""
+    return asyncio.run(Runner(fixture).run())
