@@ -11,6 +11,7 @@ Garbage collection of dependents is the GC controller's job, not this module's.
 from __future__ import annotations
 
 import base64
+import builtins
 import enum
 from dataclasses import dataclass, field
 from typing import Any
@@ -143,7 +144,7 @@ class Api:
         """400 `field label not supported: x` for a label the resource does not index."""
         for term in selector.terms:
             if term.field not in ("metadata.name", "metadata.namespace") and term.field not in rt.strategy.field_labels:
-                raise errors.bad_request(f'field label not supported: {term.field}')
+                raise errors.bad_request(f"field label not supported: {term.field}")
 
     def list(self, rt: ResourceType, namespace: str | None, query: ListQuery) -> ListResult:
         """A (page of a) list, in etcd order, with the list's resourceVersion and continue token."""
@@ -228,7 +229,7 @@ class Api:
         new = self._decode(rt, namespace, body)
         return self._update(rt, old, new, opts)
 
-    def patch(
+    def patch(  # noqa: PLR0917 - mirrors the REST call: resource, namespace, name, patch type, body, options
         self, rt: ResourceType, namespace: str, name: str, patch_type: PatchType, body: Any, opts: WriteOptions
     ) -> WriteResult:
         """PATCH of any supported type; server-side apply creates when the object is absent."""
@@ -326,10 +327,10 @@ class Api:
 
     def delete_collection(
         self, rt: ResourceType, namespace: str | None, query: ListQuery, options: DeleteOptions, opts: WriteOptions
-    ) -> list[JSON]:
+    ) -> builtins.list[JSON]:
         """DELETE on a collection: every matching object, as a list of what was deleted."""
         page = self.list(rt, namespace, ListQuery(query.labels, query.fields))
-        out: list[JSON] = []
+        out: builtins.list[JSON] = []
         for obj in page.items:
             meta = obj["metadata"]
             try:
@@ -395,10 +396,10 @@ class Api:
             meta.pop("namespace", None)
         return obj
 
-    def _prepare(self, rt: ResourceType, obj: JSON, old: JSON | None, opts: WriteOptions) -> list[str]:
+    def _prepare(self, rt: ResourceType, obj: JSON, old: JSON | None, opts: WriteOptions) -> builtins.list[str]:
         """Field validation, pruning and defaulting; returns warnings."""
         strategy = rt.strategy
-        warnings: list[str] = []
+        warnings: builtins.list[str] = []
         unknown = strategy.prune(obj, rt)
         if unknown and opts.field_validation is FieldValidation.STRICT:
             raise errors.bad_request("strict decoding error: " + ", ".join(f'unknown field "{p}"' for p in unknown))
@@ -408,12 +409,12 @@ class Api:
         return warnings
 
     def _validate(self, rt: ResourceType, obj: JSON, old: JSON | None) -> None:
-        problems: list[FieldError] = validate_metadata(rt, obj, old)
+        problems: builtins.list[FieldError] = validate_metadata(rt, obj, old)
         problems.extend(rt.strategy.validate(obj, old))
         if problems:
             raise errors.invalid_object(rt.kind, rt.group, obj["metadata"].get("name", ""), problems)
 
-    def _update(
+    def _update(  # noqa: PLR0915 - one update pipeline, kept linear so its order reads as the API server's
         self, rt: ResourceType, old: JSON, new: JSON, opts: WriteOptions, keep_managed: bool = False
     ) -> WriteResult:
         strategy = rt.strategy
@@ -469,7 +470,9 @@ class Api:
                         errors.forbidden(
                             "metadata.finalizers",
                             "no new finalizers can be added if the object is being deleted, found new finalizers "
-                            + "[]string{" + ", ".join(f'"{f}"' for f in added) + "}",
+                            + "[]string{"
+                            + ", ".join(f'"{f}"' for f in added)
+                            + "}",
                         )
                     ],
                 )

@@ -61,7 +61,6 @@ class Clock:
         return timer
 
 
-
 @dataclass(order=True)
 class _Entry:
     when: float

@@ -20,9 +20,17 @@ _MACROS = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
-_MONTHS = {m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())}
-_DAYS = {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}
-_BOUNDS = ((0, 59, {}), (0, 23, {}), (1, 31, {}), (1, 12, _MONTHS), (0, 6, _DAYS))
+_MONTHS = {
+    m: i + 1 for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])
+}
+_DAYS = {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
+_BOUNDS: tuple[tuple[int, int, dict[str, int]], ...] = (
+    (0, 59, {}),
+    (0, 23, {}),
+    (1, 31, {}),
+    (1, 12, _MONTHS),
+    (0, 6, _DAYS),
+)
 
 
 class CronError(ValueError):
@@ -74,12 +82,13 @@ class Schedule:
 
 def _field(text: str, low: int, high: int, names: dict[str, int]) -> frozenset[int]:
     values: set[int] = set()
-    for part in text.split(","):
+    for item in text.split(","):
         step = 1
-        if "/" in part:
-            part, step_text = part.split("/", 1)
+        part = item
+        if "/" in item:
+            part, step_text = item.split("/", 1)
             if not step_text.isdigit() or int(step_text) == 0:
-                raise CronError(f"failed to parse int from {step_text}: strconv.Atoi: parsing \"{step_text}\"")
+                raise CronError(f'failed to parse int from {step_text}: strconv.Atoi: parsing "{step_text}"')
             step = int(step_text)
         if part in ("*", "?"):
             start, end = low, high
@@ -93,7 +102,9 @@ def _field(text: str, low: int, high: int, names: dict[str, int]) -> frozenset[i
                 elif bound.isdigit():
                     numbers.append(int(bound))
                 else:
-                    raise CronError(f'failed to parse int from {bound}: strconv.Atoi: parsing "{bound}": invalid syntax')
+                    raise CronError(
+                        f'failed to parse int from {bound}: strconv.Atoi: parsing "{bound}": invalid syntax'
+                    )
             start = numbers[0]
             end = numbers[1] if len(numbers) > 1 else (high if "/" in text and step > 1 else start)
         if start < low:

@@ -50,9 +50,9 @@ def parse_accept(accept: str) -> list[tuple[str, dict[str, str]]]:
 def wants_aggregated(accept: str) -> str | None:
     """`v2` or `v2beta1` when the Accept header asks for aggregated discovery, else None."""
     for _media, params in parse_accept(accept):
-        if params.get("as") == "APIGroupDiscoveryList" and params.get("g") == "apidiscovery.k8s.io":
-            if params.get("v") in AGGREGATED_TYPES:
-                return params["v"]
+        aggregated = params.get("as") == "APIGroupDiscoveryList" and params.get("g") == "apidiscovery.k8s.io"
+        if aggregated and params.get("v") in AGGREGATED_TYPES:
+            return params["v"]
     return None
 
 
@@ -151,7 +151,11 @@ class Discovery:
             for version in versions:
                 types = sorted(self.registry.in_group_version(group, version), key=lambda t: t.plural)
                 version_docs.append(
-                    {"version": version, "resources": [_aggregated_resource(rt) for rt in types], "freshness": "Current"}
+                    {
+                        "version": version,
+                        "resources": [_aggregated_resource(rt) for rt in types],
+                        "freshness": "Current",
+                    }
                 )
             items.append({"metadata": {"name": group, "creationTimestamp": None}, "versions": version_docs})
         return {

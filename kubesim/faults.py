@@ -27,7 +27,10 @@ _ERRORS: dict[int, tuple[Reason, str]] = {
         Reason.TIMEOUT,
         "the server was unable to return a response in the time allotted, but may still be processing the request",
     ),
-    409: (Reason.CONFLICT, "the object has been modified; please apply your changes to the latest version and try again"),
+    409: (
+        Reason.CONFLICT,
+        "the object has been modified; please apply your changes to the latest version and try again",
+    ),
     403: (Reason.FORBIDDEN, "forbidden: kubesim injected fault"),
 }
 

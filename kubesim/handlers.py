@@ -31,7 +31,9 @@ PROTOBUF = "application/vnd.kubernetes.protobuf"
 _ACCEPTED_PATCHES = [PatchType.JSON, PatchType.MERGE, PatchType.STRATEGIC, PatchType.APPLY_YAML, PatchType.APPLY_CBOR]
 
 
-def respond(body: Any, status: int = 200, content_type: str = JSON_TYPE, warnings: list[str] | None = None) -> web.Response:
+def respond(
+    body: Any, status: int = 200, content_type: str = JSON_TYPE, warnings: list[str] | None = None
+) -> web.Response:
     """A JSON response (with Warning headers)."""
     headers: CIMultiDict[str] = CIMultiDict({"Content-Type": content_type})
     for warning in warnings or []:
@@ -128,14 +130,18 @@ class ResourceHandler:
         """The Table printer of a resource."""
         return rt.strategy.printer or NAME_AGE
 
-    def table(self, rt: ResourceType, objects: list[JSON], request: web.Request, version: str, headers: bool = True) -> JSON:
+    def table(
+        self, rt: ResourceType, objects: list[JSON], request: web.Request, version: str, headers: bool = True
+    ) -> JSON:
         """A Table of objects, as negotiated."""
         include = request.query.get("includeObject", "Metadata")
         table = self.printer(rt).table(objects, self.runtime.clock.now(), include, headers)
         table["apiVersion"] = f"meta.k8s.io/{version}"
         return table
 
-    def render(self, rt: ResourceType, obj: JSON, request: web.Request, status: int = 200, warnings: list[str] | None = None) -> web.Response:
+    def render(
+        self, rt: ResourceType, obj: JSON, request: web.Request, status: int = 200, warnings: list[str] | None = None
+    ) -> web.Response:
         """One object as JSON, a one-row Table or PartialObjectMetadata."""
         view, version = _view(request.headers.get("Accept", JSON_TYPE))
         if view == "table":
@@ -143,7 +149,11 @@ class ResourceHandler:
             table["metadata"] = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
             return respond(table, status, f"{JSON_TYPE};as=Table;v={version};g=meta.k8s.io", warnings)
         if view == "partial":
-            partial = {"kind": "PartialObjectMetadata", "apiVersion": f"meta.k8s.io/{version}", "metadata": obj["metadata"]}
+            partial = {
+                "kind": "PartialObjectMetadata",
+                "apiVersion": f"meta.k8s.io/{version}",
+                "metadata": obj["metadata"],
+            }
             return respond(partial, status, f"{JSON_TYPE};as=PartialObjectMetadata;v={version};g=meta.k8s.io", warnings)
         return respond(obj, status, warnings=warnings)
 
@@ -202,7 +212,9 @@ class ResourceHandler:
         if info.subresource == "scale":
             scale = getattr(rt.strategy, "scale", None)
             if scale is None:
-                raise errors.ApiError(404, errors.Reason.NOT_FOUND, "the server could not find the requested resource", {})
+                raise errors.ApiError(
+                    404, errors.Reason.NOT_FOUND, "the server could not find the requested resource", {}
+                )
             return respond(scale_of(obj, scale, rt))
         return self.render(rt, obj, request)
 
@@ -223,12 +235,14 @@ class ResourceHandler:
                 {"kind": "PartialObjectMetadata", "apiVersion": f"meta.k8s.io/{version}", "metadata": o["metadata"]}
                 for o in result.items
             ]
-            doc = {"kind": "PartialObjectMetadataList", "apiVersion": f"meta.k8s.io/{version}", "metadata": meta}
+            doc: JSON = {"kind": "PartialObjectMetadataList", "apiVersion": f"meta.k8s.io/{version}", "metadata": meta}
             doc["items"] = items
             return respond(doc, content_type=f"{JSON_TYPE};as=PartialObjectMetadataList;v={version};g=meta.k8s.io")
         return respond({"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": meta, "items": result.items})
 
-    async def watch(self, rt: ResourceType, namespace: str | None, request: web.Request, stalled: bool) -> web.StreamResponse:
+    async def watch(
+        self, rt: ResourceType, namespace: str | None, request: web.Request, stalled: bool
+    ) -> web.StreamResponse:
         query = request.query
         timeout_text = query.get("timeoutSeconds")
         params = watch.WatchParams(
@@ -249,7 +263,14 @@ class ResourceHandler:
                 return table
 
         return await watch.serve(
-            request, self.runtime, rt, namespace if rt.namespaced else None, list_query(query), params, stalled, render,
+            request,
+            self.runtime,
+            rt,
+            namespace if rt.namespaced else None,
+            list_query(query),
+            params,
+            stalled,
+            render,
             content_type,
         )
 
@@ -265,7 +286,12 @@ class ResourceHandler:
     def review(self, rt: ResourceType, body: Any) -> JSON:
         """SelfSubjectAccessReview / SelfSubjectRulesReview: everything is allowed (RBAC is not enforced)."""
         spec = body.get("spec", {}) if isinstance(body, dict) else {}
-        out: JSON = {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": {"creationTimestamp": None}, "spec": spec}
+        out: JSON = {
+            "kind": rt.kind,
+            "apiVersion": rt.api_version,
+            "metadata": {"creationTimestamp": None},
+            "spec": spec,
+        }
         if rt.kind == "SelfSubjectAccessReview":
             out["status"] = {"allowed": True, "reason": "kubesim does not enforce RBAC"}
         else:
@@ -289,7 +315,7 @@ class ResourceHandler:
         result = self.runtime.api.patch(rt, namespace, info.name, patch_type, body, opts)
         return self.render(rt, result.obj, request, 201 if result.created else 200, result.warnings)
 
-    def update_scale(
+    def update_scale(  # noqa: PLR0917 - PUT and PATCH of scale share it
         self,
         rt: ResourceType,
         namespace: str,
@@ -335,12 +361,16 @@ class ResourceHandler:
             try:
                 propagation = Propagation(policy)
             except ValueError:
-                raise errors.bad_request(f'Unsupported value: "{policy}": supported values: "Background", "Foreground", "Orphan"') from None
+                raise errors.bad_request(
+                    f'Unsupported value: "{policy}": supported values: "Background", "Foreground", "Orphan"'
+                ) from None
         elif orphan is not None:
             propagation = Propagation.ORPHAN if orphan else Propagation.BACKGROUND
         pre = body.get("preconditions") or {}
         grace = body.get("gracePeriodSeconds", query.get("gracePeriodSeconds"))
-        return DeleteOptions(propagation, pre.get("uid"), pre.get("resourceVersion"), int(grace) if grace is not None else None)
+        return DeleteOptions(
+            propagation, pre.get("uid"), pre.get("resourceVersion"), int(grace) if grace is not None else None
+        )
 
     async def delete(self, rt: ResourceType, namespace: str, info: RequestInfo, request: web.Request) -> web.Response:
         options = await self.delete_options(request)

@@ -98,7 +98,7 @@ class HttpApi:
                 response.headers[key] = value
         except asyncio.CancelledError:
             raise
-        except Exception as error:  # noqa: BLE001 - a server answers 500, it does not crash
+        except Exception as error:
             log.exception("kubesim failed to serve %s %s", request.method, request.path)
             failure = ApiError(500, errors.Reason.INTERNAL_ERROR, f"Internal error occurred: {error!r}", {})
             response = respond(failure.status(), 500)
@@ -119,9 +119,11 @@ class HttpApi:
             raise errors.unauthorized()
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or token.strip() != runtime.token or runtime.rejecting_tokens:
-            record.fault = "token-rejected" if runtime.rejecting_tokens or token.strip() in runtime.extra.get(
-                "old_tokens", ()
-            ) else ""
+            record.fault = (
+                "token-rejected"
+                if runtime.rejecting_tokens or token.strip() in runtime.extra.get("old_tokens", ())
+                else ""
+            )
             raise errors.unauthorized()
 
     async def dispatch(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
@@ -161,17 +163,20 @@ class HttpApi:
             return respond(runtime.openapi.root())
         if path.startswith("/openapi/v3/"):
             rest = path[len("/openapi/v3/") :].split("/")
+            encoded: tuple[bytes, str] | None = None
             if rest[0] == "api" and len(rest) == 2:
-                doc = runtime.openapi.document("", rest[1])
+                encoded = runtime.openapi.document("", rest[1])
             elif rest[0] == "apis" and len(rest) == 3:
-                doc = runtime.openapi.document(rest[1], rest[2])
-            else:
-                doc = None
-            if doc is None:
+                encoded = runtime.openapi.document(rest[1], rest[2])
+            if encoded is None:
                 raise _not_found()
             return web.Response(
-                body=doc[0],
-                headers={"Content-Type": "application/json", "Etag": f'"{doc[1]}"', "Cache-Control": "public, immutable"},
+                body=encoded[0],
+                headers={
+                    "Content-Type": "application/json",
+                    "Etag": f'"{encoded[1]}"',
+                    "Cache-Control": "public, immutable",
+                },
             )
         raise _not_found()
 
@@ -183,9 +188,7 @@ class HttpApi:
             if request.method == "DELETE":
                 runtime.requests.clear()
                 return respond({"cleared": True})
-            records = runtime.requests.filter(
-                verb=request.query.get("verb"), resource=request.query.get("resource")
-            )
+            records = runtime.requests.filter(verb=request.query.get("verb"), resource=request.query.get("resource"))
             return respond({"items": [r.as_dict() for r in records]})
         if path == "/kubesim/faults":
             faults = runtime.faults

@@ -11,11 +11,12 @@ import random
 import re
 import string
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 JSON = dict[str, Any]
+T = TypeVar("T")
 
 _RFC3339 = "%Y-%m-%dT%H:%M:%SZ"
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -35,9 +36,10 @@ def loads(data: bytes | str) -> Any:
     return orjson.loads(data)
 
 
-def deep_copy(obj: Any) -> Any:
+def deep_copy(obj: T) -> T:
     """A deep copy of a JSON value (an orjson round trip is faster than `copy.deepcopy`)."""
-    return orjson.loads(orjson.dumps(obj))
+    copied: T = orjson.loads(orjson.dumps(obj))
+    return copied
 
 
 def rfc3339(epoch: float) -> str:

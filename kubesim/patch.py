@@ -12,8 +12,8 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-import jsonpatch  # type: ignore[import-untyped]
-import jsonpointer  # type: ignore[import-untyped]
+import jsonpatch
+import jsonpointer
 
 from kubesim.errors import ApiError, Reason, bad_request
 from kubesim.meta import JSON, deep_copy
@@ -101,7 +101,8 @@ def _smp_map(original: Any, patch: JSON, schema: Schema | None) -> JSON | _Delet
     if directive == "delete":
         return _DELETE
     if directive == "replace":
-        return _strip({k: v for k, v in patch.items() if k != "$patch"}, schema)
+        replaced: JSON = _strip({k: v for k, v in patch.items() if k != "$patch"}, schema)
+        return replaced
     if directive not in (None, "merge"):
         raise bad_request(f"Unknown patch type: {directive}")
     out: JSON = dict(original) if isinstance(original, dict) else {}

@@ -92,7 +92,12 @@ _TABLES: dict[str, dict[int, tuple[str, str]]] = {
     },
     "NonResourceAttributes": {1: ("path", "str"), 2: ("verb", "str")},
     "TypeMeta": {1: ("apiVersion", "str"), 2: ("kind", "str")},
-    "Unknown": {1: ("typeMeta", "msg:TypeMeta"), 2: ("raw", "bytes"), 3: ("contentEncoding", "str"), 4: ("contentType", "str")},
+    "Unknown": {
+        1: ("typeMeta", "msg:TypeMeta"),
+        2: ("raw", "bytes"),
+        3: ("contentEncoding", "str"),
+        4: ("contentType", "str"),
+    },
     "Time": {1: ("seconds", "int"), 2: ("nanos", "int")},
 }
 
@@ -119,6 +124,7 @@ def _fields(data: bytes) -> Iterator[tuple[int, int, Any]]:
     while pos < len(data):
         key, pos = _varint(data, pos)
         number, wire = key >> 3, key & 7
+        value: Any
         if wire == _VARINT:
             value, pos = _varint(data, pos)
         elif wire == _LEN:

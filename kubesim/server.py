@@ -14,7 +14,7 @@ import enum
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -136,7 +136,7 @@ class KubeSim:
         asyncio.set_event_loop(loop)
         try:
             loop.run_until_complete(self._startup())
-        except BaseException as error:  # noqa: BLE001 - reported to start()
+        except BaseException as error:
             self._failure = error
             self._ready.set()
             loop.close()
@@ -164,7 +164,8 @@ class KubeSim:
         self._site = web.TCPSite(self._runner, self.options.host, port, reuse_address=True, ssl_context=context)
         await self._site.start()
         server = self._site._server
-        assert server is not None and isinstance(server, asyncio.base_events.Server)
+        assert server is not None
+        assert isinstance(server, asyncio.base_events.Server)
         self._port = server.sockets[0].getsockname()[1]
 
     async def _shutdown(self) -> None:
@@ -218,6 +219,17 @@ class KubeSim:
 
         return asyncio.run_coroutine_threadsafe(run(), loop).result(60)  # type: ignore[no-any-return]
 
+    def _await(self, factory: Callable[[], Awaitable[None]]) -> None:
+        """Run a coroutine on the simulator's loop and wait for it (from another thread)."""
+        loop = self._loop
+        if loop is None or self._thread is None:
+            raise RuntimeError("the simulator is not running; call start() first")
+
+        async def run() -> None:
+            await factory()
+
+        asyncio.run_coroutine_threadsafe(run(), loop).result(300)
+
     # ------------------------------------------------------------ connection info
 
     @property
@@ -253,7 +265,9 @@ class KubeSim:
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": "kubesim", "cluster": cluster}],
-            "contexts": [{"name": "kubesim", "context": {"cluster": "kubesim", "user": "kubesim", "namespace": namespace}}],
+            "contexts": [
+                {"name": "kubesim", "context": {"cluster": "kubesim", "user": "kubesim", "namespace": namespace}}
+            ],
             "current-context": "kubesim",
             "users": [{"name": "kubesim", "user": {"token": self.runtime.token}}],
             "preferences": {},
@@ -325,11 +339,11 @@ class KubeSim:
 
     def advance(self, seconds: float) -> None:
         """Move a fake clock forward (SimOptions(fake_clock=True)), running controllers as timers fire."""
-        self._call(lambda: self.runtime.advance(seconds))
+        self._await(lambda: self.runtime.advance(seconds))
 
     def settle(self) -> None:
         """Wait until the controllers have no pending work."""
-        self._call(self.runtime.scheduler.settle)
+        self._await(self.runtime.scheduler.settle)
 
     def set_pod_logs(self, namespace: str, name: str, text: str) -> None:
         """Set what `pods/log` answers for a Pod."""
@@ -340,7 +354,9 @@ class KubeSim:
     def _type(self, api_version: str, kind: str) -> ResourceType:
         rt = self.runtime.registry.by_api_version(api_version, kind)
         if rt is None:
-            raise errors.ApiError(404, errors.Reason.NOT_FOUND, f'no matches for kind "{kind}" in version "{api_version}"', {})
+            raise errors.ApiError(
+                404, errors.Reason.NOT_FOUND, f'no matches for kind "{kind}" in version "{api_version}"', {}
+            )
         return rt
 
     def apply(self, source: Mapping[str, Any] | str) -> JSON:
@@ -394,7 +410,7 @@ class KubeSim:
         def run() -> list[JSON]:
             rt = self._type(api_version, kind)
             query = ListQuery(labels=parse_label_selector(label_selector))
-            return deep_copy(self.runtime.api.list(rt, namespace, query).items)  # type: ignore[no-any-return]
+            return deep_copy(self.runtime.api.list(rt, namespace, query).items)
 
         return self._call(run)
 
@@ -409,7 +425,7 @@ class KubeSim:
             )
         )
 
-    def patch(
+    def patch(  # noqa: PLR0917 - mirrors kubectl patch: kind, namespace, name, patch, type, subresource
         self,
         api_version: str,
         kind: str,

@@ -158,7 +158,7 @@ def _entries(obj: JSON | None) -> list[JSON]:
     return list(entries) if isinstance(entries, list) else []
 
 
-def _entry(manager: str, operation: str, api_version: str, now: float, paths: set[Path], sub: str) -> JSON:
+def _entry(manager: str, operation: str, api_version: str, now: float, paths: set[Path], sub: str) -> JSON:  # noqa: PLR0917 - the fields of one managedFields entry
     entry: JSON = {"manager": manager, "operation": operation, "apiVersion": api_version, "time": rfc3339(now)}
     entry["fieldsType"] = "FieldsV1"
     entry["fieldsV1"] = encode(paths)
@@ -169,13 +169,11 @@ def _entry(manager: str, operation: str, api_version: str, now: float, paths: se
 
 def _same(entry: JSON, manager: str, operation: str, sub: str) -> bool:
     return bool(
-        entry.get("manager") == manager
-        and entry.get("operation") == operation
-        and entry.get("subresource", "") == sub
+        entry.get("manager") == manager and entry.get("operation") == operation and entry.get("subresource", "") == sub
     )
 
 
-def record_update(
+def record_update(  # noqa: PLR0917 - mirrors one write: old, new, schema, manager, version, time, subresource
     old: JSON | None, new: JSON, schema: Schema | None, manager: str, api_version: str, now: float, sub: str = ""
 ) -> list[JSON]:
     """managedFields after `manager` changed `old` into `new` with an Update operation."""
@@ -184,7 +182,9 @@ def record_update(
     if old is None:
         return [_entry(manager, "Update", api_version, now, fs_new, sub)] if fs_new else []
     fs_old = field_set(old, schema, skip)
-    changed = {p for p in fs_new if p not in fs_old or (p not in _nodes(fs_new) and value_at(old, p) != value_at(new, p))}
+    changed = {
+        p for p in fs_new if p not in fs_old or (p not in _nodes(fs_new) and value_at(old, p) != value_at(new, p))
+    }
     removed = fs_old - fs_new
     entries = _entries(new)
     if not changed and not removed:
@@ -248,7 +248,9 @@ def conflict_error(resource: str, group: str, name: str, conflicts: dict[Path, l
             who = (str(owner.get("manager", "")), str(owner.get("apiVersion", "")))
             by_manager.setdefault(who, []).append(render_path(path))
             text = f'conflict with "{who[0]}" using {who[1]}'
-            causes.append({"reason": str(CauseType.FIELD_MANAGER_CONFLICT), "message": text, "field": render_path(path)})
+            causes.append(
+                {"reason": str(CauseType.FIELD_MANAGER_CONFLICT), "message": text, "field": render_path(path)}
+            )
     count = len(causes)
     parts: list[str] = []
     for (manager, version), fields in by_manager.items():
@@ -280,7 +282,7 @@ def render_path(path: Path) -> str:
     return out
 
 
-def apply(
+def apply(  # noqa: PLR0917 - mirrors the apply request: live, config, schema, manager, force, time, subresource
     live: JSON | None,
     config: JSON,
     schema: Schema | None,

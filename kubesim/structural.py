@@ -51,7 +51,7 @@ def prune(value: Any, schema: JSON, path: str = "", top: bool = True) -> Iterato
         preserve = bool(schema.get("x-kubernetes-preserve-unknown-fields"))
         embedded = bool(schema.get("x-kubernetes-embedded-resource"))
         for key in list(value):
-            if top and key in _SPECIAL_TOP or (embedded and key in _SPECIAL_TOP):
+            if (top and key in _SPECIAL_TOP) or (embedded and key in _SPECIAL_TOP):
                 continue
             sub: Any = None
             if isinstance(props, dict) and key in props:
@@ -160,7 +160,7 @@ def _is_type(value: Any, wanted: str) -> bool:
         case "string":
             return isinstance(value, str)
         case "integer":
-            return isinstance(value, int) and not isinstance(value, bool) or (
+            return (isinstance(value, int) and not isinstance(value, bool)) or (
                 isinstance(value, float) and value.is_integer()
             )
         case "number":

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jsonpath_ng.ext import parse as jsonpath_parse
+from jsonpath_ng.ext.parser import parse as jsonpath_parse
 
 from kubesim.meta import JSON, parse_time
 
@@ -41,7 +41,9 @@ class Column:
 
 
 NAME = Column("Name", format="name", description="Name must be unique within a namespace.")
-AGE = Column("Age", description="CreationTimestamp is a timestamp representing the server time when this object was created.")
+AGE = Column(
+    "Age", description="CreationTimestamp is a timestamp representing the server time when this object was created."
+)
 
 
 @dataclass(frozen=True)
@@ -160,12 +162,12 @@ def _go_string(value: Any) -> str:
 def crd_printer(columns: Sequence[JSON]) -> Printer:
     """A printer for a CRD version's additionalPrinterColumns (Age alone when there are none)."""
     specs = list(columns) or [{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]
-    compiled = []
+    compiled: list[Any] = []
     for spec in specs:
         path = str(spec.get("jsonPath", ""))
         try:
             compiled.append(jsonpath_parse("$" + path if path.startswith(".") else path))
-        except Exception:  # noqa: BLE001 - an unparsable column renders empty, as the API server does
+        except Exception:
             compiled.append(None)
     defs = tuple(
         Column(

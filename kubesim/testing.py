@@ -54,7 +54,9 @@ class Kubectl:
             command, input=stdin, env=self.env(), capture_output=True, text=True, timeout=timeout, check=False
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
         return result
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
@@ -103,6 +105,6 @@ def api_client(kubesim: KubeSim) -> Iterator[Any]:
     """An official `kubernetes` ApiClient for the `kubesim` fixture."""
     import kubernetes
 
-    client = kubernetes.config.new_client_from_config(str(kubesim.kubeconfig_path))
+    client = kubernetes.config.new_client_from_config(str(kubesim.kubeconfig_path))  # type: ignore[no-untyped-call]
     yield client
     client.close()

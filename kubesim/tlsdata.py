@@ -85,7 +85,7 @@ xL0Tu8Mss7oIUhhNDDZbh8C66pNrR5Gt/ctUQ9C0UlIZbtQnKYImEhYnHpeqIMZF
 dqP2p0pQZE4LAeOsm1PJ/yGWM/g9RS8W9joPvJYgaYIcJxuBrNmSUEo1xlNvKK3w
 CYFOHEWeqVyaT/FeGTiXBA==
 -----END PRIVATE KEY-----
-"""  # noqa: S105 - a published test key (see the module docstring)
+"""
 
 
 def ca_data() -> str:

@@ -34,7 +34,7 @@ def _name_errors(rule: str, name: str, field: str) -> list[FieldError]:
     if rule == "segment":
         for bad in (".", ".."):
             if name == bad:
-                return [errors.invalid(field, name, f'may not be \'{bad}\'')]
+                return [errors.invalid(field, name, f"may not be '{bad}'")]
         for bad in ("/", "%"):
             if bad in name:
                 return [errors.invalid(field, name, f"may not contain '{bad}'")]
@@ -59,7 +59,7 @@ def validate_metadata(rt: ResourceType, obj: JSON, old: JSON | None) -> list[Fie
                 if not isinstance(value, str):
                     problems.append(errors.invalid(f"metadata.labels.{key}", value, "must be a string"))
                 elif (why := label_value_error(value)) is not None:
-                    problems.append(errors.invalid(f"metadata.labels", value, why))
+                    problems.append(errors.invalid("metadata.labels", value, why))
     annotations = meta.get("annotations")
     if annotations is not None:
         if not isinstance(annotations, dict):
@@ -75,7 +75,9 @@ def validate_metadata(rt: ResourceType, obj: JSON, old: JSON | None) -> list[Fie
                     total += len(key) + len(value)
             if total > _MAX_ANNOTATIONS:
                 problems.append(
-                    FieldError(errors.CauseType.TOO_LONG, "metadata.annotations", f"must have at most {_MAX_ANNOTATIONS} bytes")
+                    FieldError(
+                        errors.CauseType.TOO_LONG, "metadata.annotations", f"must have at most {_MAX_ANNOTATIONS} bytes"
+                    )
                 )
     finalizers = meta.get("finalizers")
     if finalizers is not None:
@@ -86,7 +88,9 @@ def validate_metadata(rt: ResourceType, obj: JSON, old: JSON | None) -> list[Fie
                 if not isinstance(finalizer, str) or label_key_error(finalizer) is not None:
                     problems.append(
                         errors.invalid(
-                            f"metadata.finalizers[{index}]", finalizer, "name part must consist of alphanumeric characters"
+                            f"metadata.finalizers[{index}]",
+                            finalizer,
+                            "name part must consist of alphanumeric characters",
                         )
                     )
     owners = meta.get("ownerReferences")
@@ -117,7 +121,7 @@ def _owner_errors(owners: Any) -> list[FieldError]:
             errors.invalid(
                 "metadata.ownerReferences",
                 owners,
-                "Only one reference can have Controller set to true. Found \"true\" in references for "
+                'Only one reference can have Controller set to true. Found "true" in references for '
                 + " and ".join(names),
             )
         )

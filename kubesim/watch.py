@@ -11,6 +11,7 @@ and shared by every watcher of the same view. Stalled watches go silent until cl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections import deque
 from collections.abc import Callable
@@ -86,7 +87,9 @@ class WatchStream:
         self.wake.set()
 
 
-def _line(stream: WatchStream, kind: EventType, event: Event | None, obj: JSON, render: Callable[[JSON], JSON] | None) -> bytes:
+def _line(
+    stream: WatchStream, kind: EventType, event: Event | None, obj: JSON, render: Callable[[JSON], JSON] | None
+) -> bytes:
     rt = stream.rt
     if render is not None:
         return dumps({"type": kind.value, "object": render(rt.strategy.from_storage(obj, rt))}) + b"\n"
@@ -97,7 +100,7 @@ def _line(stream: WatchStream, kind: EventType, event: Event | None, obj: JSON, 
     return dumps({"type": kind.value, "object": rt.strategy.from_storage(obj, rt)}) + b"\n"
 
 
-async def serve(
+async def serve(  # noqa: PLR0917, PLR0915 - one streaming loop over the request's already-parsed parts
     request: web.Request,
     runtime: Runtime,
     rt: ResourceType,
@@ -130,8 +133,8 @@ async def serve(
             if events is None:
                 expired = errors.expired(f"too old resource version: {since} ({bucket.floor + 1})")
             else:
-                for event in events:
-                    stream.offer(event)
+                for replay in events:
+                    stream.offer(replay)
     response = web.StreamResponse(status=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache"})
     response.enable_chunked_encoding()
     if expired is not None:
@@ -185,10 +188,8 @@ async def serve(
             if params.bookmarks and not stalled:
                 wait = min(wait, max(0.0, next_bookmark - now))
             stream.wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stream.wake.wait(), timeout=max(wait, 0.001))
-            except TimeoutError:
-                pass
         await response.write_eof()
     finally:
         bucket.watchers.discard(stream)
@@ -200,4 +201,6 @@ def _bookmark(rt: ResourceType, rv: int, initial_end: bool = False) -> bytes:
     meta: dict[str, Any] = {"resourceVersion": str(rv)}
     if initial_end:
         meta["annotations"] = {"k8s.io/initial-events-end": "true"}
-    return dumps({"type": "BOOKMARK", "object": {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": meta}}) + b"\n"
+    return (
+        dumps({"type": "BOOKMARK", "object": {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": meta}}) + b"\n"
+    )

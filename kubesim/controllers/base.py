@@ -47,7 +47,9 @@ class Base:
         updated["status"] = status
         try:
             meta = obj["metadata"]
-            return self.runtime.api.update(rt, meta.get("namespace", ""), meta["name"], updated, self.opts("status")).obj
+            return self.runtime.api.update(
+                rt, meta.get("namespace", ""), meta["name"], updated, self.opts("status")
+            ).obj
         except ApiError as error:
             if error.code not in (404, 409):
                 log.warning("kubesim %s: status write failed: %s", self.component, error)

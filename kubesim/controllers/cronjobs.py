@@ -96,16 +96,21 @@ class CronJobController(Base):
             return
         policy = spec.get("concurrencyPolicy", "Allow")
         if active and policy == "Forbid":
-            self.event(cj, "CronJob", "JobAlreadyActive", "Not starting job because prior execution is running and concurrency policy is Forbid")
+            self.event(
+                cj,
+                "CronJob",
+                "JobAlreadyActive",
+                "Not starting job because prior execution is running and concurrency policy is Forbid",
+            )
         else:
             if active and policy == "Replace":
                 for job in active:
                     self.delete(self.rt("batch", "Job"), namespace, job["metadata"]["name"], Propagation.BACKGROUND)
                     self.event(cj, "CronJob", "SuccessfulDelete", f"Deleted job {job['metadata']['name']}")
                 active = []
-            job = self._create_job(cj, due)
-            if job is not None:
-                active.append(job)
+            created = self._create_job(cj, due)
+            if created is not None:
+                active.append(created)
         status["active"] = [self._ref(j) for j in active]
         status["lastScheduleTime"] = rfc3339(due)
         written = self.write_status(cj_rt, cj, status)
@@ -177,7 +182,10 @@ class CronJobController(Base):
         if times:
             status["lastSuccessfulTime"] = max(times)
         self.write_status(self.rt("batch", "CronJob"), cj, status)
-        for finished, limit in ((done, spec.get("successfulJobsHistoryLimit", 3)), (failed, spec.get("failedJobsHistoryLimit", 1))):
+        for finished, limit in (
+            (done, spec.get("successfulJobsHistoryLimit", 3)),
+            (failed, spec.get("failedJobsHistoryLimit", 1)),
+        ):
             ordered = sorted(finished, key=lambda j: str(j["metadata"].get("creationTimestamp", "")))
             for job in ordered[: max(0, len(ordered) - int(limit))]:
                 self.delete(self.rt("batch", "Job"), namespace, job["metadata"]["name"], Propagation.BACKGROUND)

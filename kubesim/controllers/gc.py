@@ -40,7 +40,7 @@ class GarbageCollector(Base):
 
     def on_event(self, key: StorageKey, event: Event) -> None:
         """Maintain the graph and react to deletions."""
-        obj, meta = event.obj, event.obj["metadata"]
+        _obj, meta = event.obj, event.obj["metadata"]
         ref: Ref = (key, meta.get("namespace", ""), meta["name"])
         old_owners = {str(r.get("uid")) for r in ((event.old or {}).get("metadata", {}).get("ownerReferences") or [])}
         owners = {str(r.get("uid")) for r in meta.get("ownerReferences") or []}

@@ -61,10 +61,10 @@ class JobController(Base):
             owner = controller_uid(event.obj)
             if job_name and owner:
                 self.queue(meta.get("namespace", ""), job_name)
-            if event.type is not EventType.DELETED and TRACKING in (meta.get("finalizers") or []):
-                if owner and self.runtime.store.by_uid_get(owner) is None:
-                    ns, name = meta.get("namespace", ""), meta["name"]
-                    self.runtime.scheduler.soon(lambda: self._release_orphan(ns, name))
+            tracked = event.type is not EventType.DELETED and TRACKING in (meta.get("finalizers") or [])
+            if tracked and owner and self.runtime.store.by_uid_get(owner) is None:
+                ns, name = meta.get("namespace", ""), meta["name"]
+                self.runtime.scheduler.soon(lambda: self._release_orphan(ns, name))
         elif key == JOBS:
             meta = event.obj["metadata"]
             if event.type is EventType.DELETED:
@@ -133,13 +133,24 @@ class JobController(Base):
                 self.remove_finalizer(self.rt("", "Pod"), pod, TRACKING)
         ttl = (job.get("spec") or {}).get("ttlSecondsAfterFinished")
         finished = parse_time(str((job.get("status") or {}).get("completionTime") or "")) or parse_time(
-            str(next((c["lastTransitionTime"] for c in job["status"].get("conditions", []) if c["type"] in ("Complete", "Failed")), ""))
+            str(
+                next(
+                    (
+                        c["lastTransitionTime"]
+                        for c in job["status"].get("conditions", [])
+                        if c["type"] in ("Complete", "Failed")
+                    ),
+                    "",
+                )
+            )
         )
         if ttl is None or finished is None or job["metadata"].get("deletionTimestamp"):
             return
         remaining = finished + float(ttl) - self.runtime.clock.now()
         if remaining <= 0:
-            self.delete(self.rt("batch", "Job"), job["metadata"]["namespace"], job["metadata"]["name"], Propagation.BACKGROUND)
+            self.delete(
+                self.rt("batch", "Job"), job["metadata"]["namespace"], job["metadata"]["name"], Propagation.BACKGROUND
+            )
         else:
             self._later(job, remaining)
 
@@ -170,7 +181,7 @@ class JobController(Base):
             ]
             self.event(job, "Job", "Resumed", "Job resumed")
 
-    def _sync_pods(self, job: JSON) -> None:
+    def _sync_pods(self, job: JSON) -> None:  # noqa: PLR0915 - the Job controller's one reconcile, in the order the real one runs
         spec = job.get("spec") or {}
         now = self.runtime.clock.now()
         status = self._base_status(job)
@@ -179,7 +190,9 @@ class JobController(Base):
         for pod in pods:
             phase = (pod.get("status") or {}).get("phase")
             finalizers = pod["metadata"].get("finalizers") or []
-            if TRACKING in finalizers and (phase in ("Succeeded", "Failed") or pod["metadata"].get("deletionTimestamp")):
+            if TRACKING in finalizers and (
+                phase in ("Succeeded", "Failed") or pod["metadata"].get("deletionTimestamp")
+            ):
                 key = "succeeded" if phase == "Succeeded" else "failed"
                 status[key] = int(status.get(key, 0)) + 1
                 if key == "failed":
@@ -188,7 +201,8 @@ class JobController(Base):
         active = [
             p
             for p in pods
-            if (p.get("status") or {}).get("phase") in (None, "Pending", "Running") and not p["metadata"].get("deletionTimestamp")
+            if (p.get("status") or {}).get("phase") in (None, "Pending", "Running")
+            and not p["metadata"].get("deletionTimestamp")
         ]
         if spec.get("suspend"):
             self._suspend(job, status, active)
@@ -211,8 +225,14 @@ class JobController(Base):
             self._terminal(job, status, "FailureTarget", "Failed", failure[0], failure[1], warning=True)
             return
         if succeeded >= target:
-            self._terminal(job, status, "SuccessCriteriaMet", "Complete", "CompletionsReached",
-                           "Reached expected number of succeeded pods")
+            self._terminal(
+                job,
+                status,
+                "SuccessCriteriaMet",
+                "Complete",
+                "CompletionsReached",
+                "Reached expected number of succeeded pods",
+            )
             return
         want = min(int(spec.get("parallelism", 1)), target - succeeded) - len(active)
         delay = 0.0
@@ -222,21 +242,28 @@ class JobController(Base):
             delay = max(0.0, failed_at + backoff - now)
         if want > 0 and delay <= 0:
             for _ in range(want):
-                pod = self._create_pod(job)
-                if pod is not None:
-                    active.append(pod)
+                new_pod = self._create_pod(job)
+                if new_pod is not None:
+                    active.append(new_pod)
         elif want > 0:
             self._later(job, delay)
         if deadline is not None:
             self._later(job, max(0.0, started + float(deadline) - now))
         status["active"] = len(active)
         status["ready"] = sum(
-            1 for p in active if any(c.get("type") == "Ready" and c.get("status") == "True" for c in (p.get("status") or {}).get("conditions") or [])
+            1
+            for p in active
+            if any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in (p.get("status") or {}).get("conditions") or []
+            )
         )
         status["terminating"] = 0
         self.write_status(self.rt("batch", "Job"), job, status)
 
-    def _terminal(self, job: JSON, status: JSON, first: str, final: str, reason: str, message: str, warning: bool = False) -> None:
+    def _terminal(  # noqa: PLR0917 - condition pair, reason and message of one terminal transition
+        self, job: JSON, status: JSON, first: str, final: str, reason: str, message: str, warning: bool = False
+    ) -> None:
         now = self.runtime.clock.now()
         job_rt = self.rt("batch", "Job")
         status.update(active=0, ready=0, terminating=0)
@@ -252,8 +279,13 @@ class JobController(Base):
             status["completionTime"] = rfc3339(now)
         written = self.write_status(job_rt, job, status)
         if written is not None:
-            self.event(written, "Job", "Completed" if final == "Complete" else reason,
-                       "Job completed" if final == "Complete" else message, warning)
+            self.event(
+                written,
+                "Job",
+                "Completed" if final == "Complete" else reason,
+                "Job completed" if final == "Complete" else message,
+                warning,
+            )
             self._finished(written)
 
     def _create_pod(self, job: JSON) -> JSON | None:
@@ -282,7 +314,9 @@ class JobController(Base):
             return None
         self.event(job, "Job", "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
         if parse_outcome(annotations[OUTCOME]) is None:
-            self.event(job, "Job", "InvalidOutcome", f"kubesim: unparsable {OUTCOME}; the pod runs forever", warning=True)
+            self.event(
+                job, "Job", "InvalidOutcome", f"kubesim: unparsable {OUTCOME}; the pod runs forever", warning=True
+            )
         return created
 
     def _sync_tracked(self, job: JSON) -> None:
@@ -306,14 +340,27 @@ class JobController(Base):
             self._later(job, attempt_end - now)
             return
         if outcome.kind is OutcomeKind.SUCCEED:
-            status["succeeded"] = int((spec.get("completions") or 1))
-            self._terminal(job, status, "SuccessCriteriaMet", "Complete", "CompletionsReached",
-                           "Reached expected number of succeeded pods")
+            status["succeeded"] = int(spec.get("completions") or 1)
+            self._terminal(
+                job,
+                status,
+                "SuccessCriteriaMet",
+                "Complete",
+                "CompletionsReached",
+                "Reached expected number of succeeded pods",
+            )
             return
         status["failed"] = int(status.get("failed", 0)) + 1
         if status["failed"] > int(spec.get("backoffLimit", 6)):
-            self._terminal(job, status, "FailureTarget", "Failed", "BackoffLimitExceeded",
-                           "Job has reached the specified backoff limit", warning=True)
+            self._terminal(
+                job,
+                status,
+                "FailureTarget",
+                "Failed",
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit",
+                warning=True,
+            )
             return
         self.write_status(self.rt("batch", "Job"), job, status)
         self._later(job, outcome.seconds)

@@ -30,9 +30,7 @@ def builtin_types() -> list[ResourceType]:
     """Every built-in resource type, in discovery order."""
     rbac = "rbac.authorization.k8s.io"
     return [
-        ResourceType(
-            "", "v1", "ConfigMap", "configmaps", "configmap", True, ConfigMapStrategy(), short_names=("cm",)
-        ),
+        ResourceType("", "v1", "ConfigMap", "configmaps", "configmap", True, ConfigMapStrategy(), short_names=("cm",)),
         ResourceType("", "v1", "Event", "events", "event", True, EventStrategy(), short_names=("ev",)),
         ResourceType(
             "",
@@ -63,7 +61,13 @@ def builtin_types() -> list[ResourceType]:
         ),
         ResourceType("", "v1", "Secret", "secrets", "secret", True, SecretStrategy()),
         ResourceType(
-            "", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", True, ServiceAccountStrategy(),
+            "",
+            "v1",
+            "ServiceAccount",
+            "serviceaccounts",
+            "serviceaccount",
+            True,
+            ServiceAccountStrategy(),
             short_names=("sa",),
         ),
         ResourceType(
@@ -133,8 +137,9 @@ def builtin_types() -> list[ResourceType]:
             short_names=("ev",),
             storage_group="",
         ),
-        ResourceType(rbac, "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", False,
-                     RoleBindingStrategy()),
+        ResourceType(
+            rbac, "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", False, RoleBindingStrategy()
+        ),
         ResourceType(rbac, "v1", "ClusterRole", "clusterroles", "clusterrole", False, RbacStrategy()),
         ResourceType(rbac, "v1", "RoleBinding", "rolebindings", "rolebinding", True, RoleBindingStrategy()),
         ResourceType(rbac, "v1", "Role", "roles", "role", True, RbacStrategy()),

@@ -13,10 +13,9 @@ from typing import Any
 from kubesim import cron, errors
 from kubesim.errors import FieldError, Raw
 from kubesim.kinds.core import default_container
-from kubesim.meta import JSON, get_path
+from kubesim.meta import JSON, get_path, parse_time
 from kubesim.resources import Strategy
 from kubesim.tables import AGE, Column, Printer, age, created, human_duration
-from kubesim.meta import parse_time
 
 CONTROLLER_UID = "batch.kubernetes.io/controller-uid"
 JOB_NAME = "batch.kubernetes.io/job-name"

@@ -76,7 +76,9 @@ class CrdStrategy(Strategy):
                 stored.append(version["name"])
         conditions = [
             _condition("NamesAccepted", "NoConflicts", "no conflicts found", now, old_conditions),
-            _condition("Established", "InitialNamesAccepted", "the initial names have been accepted", now, old_conditions),
+            _condition(
+                "Established", "InitialNamesAccepted", "the initial names have been accepted", now, old_conditions
+            ),
         ]
         if obj["metadata"].get("deletionTimestamp"):
             conditions.append(
@@ -111,11 +113,16 @@ class CrdStrategy(Strategy):
             problems.append(errors.not_supported("spec.scope", spec.get("scope"), ["Cluster", "Namespaced"]))
         versions = spec.get("versions") or []
         if not versions:
-            problems.append(errors.invalid("spec.versions", versions, "must have exactly one version marked as storage version"))
+            problems.append(
+                errors.invalid("spec.versions", versions, "must have exactly one version marked as storage version")
+            )
         elif sum(1 for v in versions if isinstance(v, dict) and v.get("storage")) != 1:
             problems.append(
-                errors.invalid("spec.versions", errors.Raw("[]apiextensions.CustomResourceDefinitionVersion{...}"),
-                               "must have exactly one version marked as storage version")
+                errors.invalid(
+                    "spec.versions",
+                    errors.Raw("[]apiextensions.CustomResourceDefinitionVersion{...}"),
+                    "must have exactly one version marked as storage version",
+                )
             )
         for index, version in enumerate(versions):
             if isinstance(version, dict) and not get_path(version, ("schema", "openAPIV3Schema")):
@@ -222,6 +229,7 @@ def types_for_crd(crd: JSON) -> list[ResourceType]:
 
 def scale_of(obj: JSON, scale: JSON, rt: ResourceType) -> JSON:
     """The autoscaling/v1 Scale view of a custom resource."""
+
     def at(path: Any) -> Any:
         return get_path(obj, tuple(str(path or "").lstrip(".").split("."))) if path else None
 
@@ -229,7 +237,9 @@ def scale_of(obj: JSON, scale: JSON, rt: ResourceType) -> JSON:
     out: JSON = {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
-        "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta},
+        "metadata": {
+            k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta
+        },
         "spec": {"replicas": at(scale.get("specReplicasPath")) or 0},
         "status": {"replicas": at(scale.get("statusReplicasPath")) or 0},
     }

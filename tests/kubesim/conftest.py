@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from simhelpers import WIDGET_CRD
 
 from kubesim.testing import Kubectl, api_client, kubectl, kubesim, kubesim_factory, require_kubectl
 
-from simhelpers import WIDGET_CRD
-
 __all__ = ["api_client", "kubectl", "kubesim", "kubesim_factory"]
+
 
 @pytest.fixture
 def widgets(kubesim: Any) -> Any:

@@ -8,7 +8,6 @@ from typing import Any
 import kubernetes
 import pytest
 from kubernetes.client import ApiException
-
 from simhelpers import job
 
 
@@ -36,7 +35,9 @@ def test_create_assigns_system_metadata(api_client: Any) -> None:
     """Create answers 201 with uid, creationTimestamp, resourceVersion; Jobs get generation 1."""
     created = batch(api_client).create_namespaced_job("default", job())
     meta = created.metadata
-    assert meta.uid and meta.creation_timestamp and meta.resource_version
+    assert meta.uid
+    assert meta.creation_timestamp
+    assert meta.resource_version
     assert meta.generation == 1
     assert created.spec.selector.match_labels == {"batch.kubernetes.io/controller-uid": meta.uid}
 
@@ -48,7 +49,8 @@ def test_resource_versions_increase_cluster_wide(api_client: Any) -> None:
     second = api.create_namespaced_secret("default", {"metadata": {"name": "b"}})
     third = api.patch_namespaced_config_map("a", "default", {"data": {"k": "v"}})
     versions = [int(o.metadata.resource_version) for o in (first, second, third)]
-    assert versions == sorted(versions) and len(set(versions)) == 3
+    assert versions == sorted(versions)
+    assert len(set(versions)) == 3
 
 
 def test_not_found_status_body(api_client: Any) -> None:
@@ -98,7 +100,8 @@ def test_stale_update_conflicts(api_client: Any) -> None:
 def test_generate_name(api_client: Any) -> None:
     """generateName gets a five-character random suffix."""
     cm = core(api_client).create_namespaced_config_map("default", {"metadata": {"generateName": "gen-"}})
-    assert cm.metadata.name.startswith("gen-") and len(cm.metadata.name) == 9
+    assert cm.metadata.name.startswith("gen-")
+    assert len(cm.metadata.name) == 9
 
 
 def test_missing_name_is_invalid(api_client: Any) -> None:
@@ -118,7 +121,9 @@ def test_invalid_name(api_client: Any) -> None:
     body = error_of(exc)
     assert body["reason"] == "Invalid"
     assert body["details"]["causes"][0]["field"] == "metadata.name"
-    assert body["message"].startswith('ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123')
+    assert body["message"].startswith(
+        'ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123'
+    )
 
 
 def test_finalizers_hold_deletion(api_client: Any) -> None:
@@ -202,9 +207,14 @@ def test_job_defaults(api_client: Any) -> None:
     created = batch(api_client).create_namespaced_job("default", job())
     spec = created.spec
     assert (spec.completions, spec.parallelism, spec.backoff_limit) == (1, 1, 6)
-    assert (spec.completion_mode, spec.suspend, spec.pod_replacement_policy) == ("NonIndexed", False, "TerminatingOrFailed")
+    assert (spec.completion_mode, spec.suspend, spec.pod_replacement_policy) == (
+        "NonIndexed",
+        False,
+        "TerminatingOrFailed",
+    )
     labels = spec.template.metadata.labels
-    assert labels["batch.kubernetes.io/job-name"] == "j1" and labels["job-name"] == "j1"
+    assert labels["batch.kubernetes.io/job-name"] == "j1"
+    assert labels["job-name"] == "j1"
     container = spec.template.spec.containers[0]
     assert container.image_pull_policy == "IfNotPresent"
     assert container.termination_message_path == "/dev/termination-log"
@@ -232,11 +242,15 @@ def test_label_selector_grammar(api_client: Any) -> None:
 def test_field_selectors(api_client: Any) -> None:
     """metadata.name and per-kind fields select; unsupported fields are 400."""
     api = core(api_client)
-    api.create_namespaced_secret("default", {"metadata": {"name": "s1"}, "type": "kubernetes.io/basic-auth", "data": {"username": "eA=="}})
+    api.create_namespaced_secret(
+        "default", {"metadata": {"name": "s1"}, "type": "kubernetes.io/basic-auth", "data": {"username": "eA=="}}
+    )
     api.create_namespaced_secret("default", {"metadata": {"name": "s2"}})
     found = api.list_namespaced_secret("default", field_selector="type=kubernetes.io/basic-auth").items
     assert [s.metadata.name for s in found] == ["s1"]
-    assert [s.metadata.name for s in api.list_namespaced_secret("default", field_selector="metadata.name=s2").items] == ["s2"]
+    assert [
+        s.metadata.name for s in api.list_namespaced_secret("default", field_selector="metadata.name=s2").items
+    ] == ["s2"]
     with pytest.raises(ApiException) as exc:
         api.list_namespaced_secret("default", field_selector="spec.nope=1")
     assert error_of(exc)["message"] == "field label not supported: spec.nope"
@@ -272,7 +286,9 @@ def test_field_validation_strict_and_warn(kubesim: Any) -> None:
 
     def post(validation: str) -> tuple[int, dict[str, Any], list[str]]:
         url = f"{kubesim.url}/api/v1/namespaces/default/configmaps?fieldValidation={validation}"
-        req = urllib.request.Request(url, body, {"Content-Type": "application/json", "Authorization": f"Bearer {kubesim.token}"})
+        req = urllib.request.Request(
+            url, body, {"Content-Type": "application/json", "Authorization": f"Bearer {kubesim.token}"}
+        )
         try:
             with urllib.request.urlopen(req, context=client_context()) as response:
                 return response.status, json.loads(response.read()), response.headers.get_all("Warning") or []
@@ -283,7 +299,8 @@ def test_field_validation_strict_and_warn(kubesim: Any) -> None:
     assert status == 400
     assert answer["message"] == 'strict decoding error: unknown field "dta"'
     status, answer, warnings = post("Warn")
-    assert status == 201 and "dta" not in answer
+    assert status == 201
+    assert "dta" not in answer
     assert warnings == ['299 - "unknown field \\"dta\\""']
 
 

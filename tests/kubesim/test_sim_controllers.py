@@ -38,7 +38,8 @@ def test_job_succeeds_with_1_32_condition_order(kubesim: Any) -> None:
     assert conditions(done) == ["SuccessCriteriaMet", "Complete"]
     status = done["status"]
     assert (status["succeeded"], status["active"]) == (1, 0)
-    assert status["completionTime"] and status["startTime"]
+    assert status["completionTime"]
+    assert status["startTime"]
     pods = kubesim.list("v1", "Pod", "default")
     assert [p["status"]["phase"] for p in pods] == ["Succeeded"]
     assert "finalizers" not in pods[0]["metadata"]
@@ -90,8 +91,13 @@ def test_job_outcome_with_tracked_jobs_only(kubesim_factory: Any) -> None:
 
 
 def owned_config_map(owner: dict[str, Any], name: str, block: bool = False) -> dict[str, Any]:
-    ref = {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"],
-           "uid": owner["metadata"]["uid"], "blockOwnerDeletion": block}
+    ref = {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+        "blockOwnerDeletion": block,
+    }
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "ownerReferences": [ref]}}
 
 
@@ -118,7 +124,8 @@ def test_gc_foreground_waits_for_blocking_dependents(kubesim: Any) -> None:
     kubesim.delete("v1", "ConfigMap", "default", "owner", propagation="Foreground")
     kubesim.settle()
     held = kubesim.get("v1", "ConfigMap", "default", "owner")
-    assert held is not None and held["metadata"]["finalizers"] == ["foregroundDeletion"]
+    assert held is not None
+    assert held["metadata"]["finalizers"] == ["foregroundDeletion"]
     kubesim.patch("v1", "ConfigMap", "default", "dep", {"metadata": {"finalizers": None}})
     wait_for(lambda: kubesim.get("v1", "ConfigMap", "default", "owner") is None)
 
@@ -130,7 +137,8 @@ def test_gc_orphan_strips_owner_references(kubesim: Any) -> None:
     kubesim.delete("v1", "ConfigMap", "default", "owner", propagation="Orphan")
     wait_for(lambda: kubesim.get("v1", "ConfigMap", "default", "owner") is None)
     dep = kubesim.get("v1", "ConfigMap", "default", "dep")
-    assert dep is not None and "ownerReferences" not in dep["metadata"]
+    assert dep is not None
+    assert "ownerReferences" not in dep["metadata"]
 
 
 def test_gc_deletes_dependents_of_dangling_owners(kubesim: Any) -> None:
@@ -144,8 +152,14 @@ def test_cronjob_creates_jobs_on_a_fake_clock(kubesim_factory: Any) -> None:
     """On a fake clock, advancing past the schedule creates the Job with its owner and timestamp."""
     sim = kubesim_factory(fake_clock=True)
     template = job()["spec"]
-    sim.apply({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "cj"},
-               "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": template}}})
+    sim.apply(
+        {
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": {"name": "cj"},
+            "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": template}},
+        }
+    )
     sim.settle()
     assert sim.list("batch/v1", "Job", "default") == []
     sim.advance(301)
@@ -157,18 +171,29 @@ def test_cronjob_creates_jobs_on_a_fake_clock(kubesim_factory: Any) -> None:
     assert "batch.kubernetes.io/cronjob-scheduled-timestamp" in created["metadata"]["annotations"]
     sim.advance(1)
     cronjob = sim.get("batch/v1", "CronJob", "default", "cj")
-    assert cronjob is not None and cronjob["status"]["lastScheduleTime"]
-    assert conditions(sim.get("batch/v1", "Job", "default", created["metadata"]["name"]) or {}) == ["SuccessCriteriaMet", "Complete"]
+    assert cronjob is not None
+    assert cronjob["status"]["lastScheduleTime"]
+    assert conditions(sim.get("batch/v1", "Job", "default", created["metadata"]["name"]) or {}) == [
+        "SuccessCriteriaMet",
+        "Complete",
+    ]
 
 
 def test_namespace_deletion_empties_it(kubesim: Any) -> None:
     """Deleting a namespace makes it Terminating, refuses creates (403), deletes its content, then goes."""
     kubesim.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gone"}})
-    kubesim.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "gone", "finalizers": ["x.io/f"]}})
+    kubesim.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": "gone", "finalizers": ["x.io/f"]},
+        }
+    )
     kubesim.delete("v1", "Namespace", None, "gone")
     kubesim.settle()
     ns = kubesim.get("v1", "Namespace", None, "gone")
-    assert ns is not None and ns["status"]["phase"] == "Terminating"
+    assert ns is not None
+    assert ns["status"]["phase"] == "Terminating"
     import pytest
 
     from kubesim import ApiError

@@ -9,10 +9,9 @@ from typing import Any
 import kubernetes
 import pytest
 from kubernetes.client import ApiException
+from simhelpers import widget
 
 from kubesim.tlsdata import client_context
-
-from simhelpers import widget
 
 
 def custom(client: Any) -> Any:
@@ -36,8 +35,10 @@ def test_crd_is_established_and_discovered(widgets: Any) -> None:
     assert crd["status"]["storedVersions"] == ["v1"]
     _, resources, _ = get(widgets, "/apis/example.com/v1")
     names = {r["name"]: r for r in resources["resources"]}
-    assert names["widgets"]["shortNames"] == ["wd"] and names["widgets"]["namespaced"] is True
-    assert "widgets/status" in names and "widgets/scale" in names
+    assert names["widgets"]["shortNames"] == ["wd"]
+    assert names["widgets"]["namespaced"] is True
+    assert "widgets/status" in names
+    assert "widgets/scale" in names
     accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
     _, aggregated, content_type = get(widgets, "/apis", accept)
     assert content_type == "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
@@ -52,7 +53,8 @@ def test_pruning_and_defaulting(widgets: Any, api_client: Any) -> None:
     spec = created["spec"]
     assert "unknown" not in spec
     assert spec["free"] == {"anything": {"goes": True}}
-    assert spec["size"] == 3 and spec["replicas"] == 1
+    assert spec["size"] == 3
+    assert spec["replicas"] == 1
     assert spec["items"] == [{"name": "a", "value": 0}]
 
 
@@ -62,11 +64,12 @@ def test_schema_violations_are_422(widgets: Any, api_client: Any) -> None:
     with pytest.raises(ApiException) as exc:
         custom(api_client).create_namespaced_custom_object("example.com", "v1", "default", "widgets", body)
     status = json.loads(exc.value.body)
-    assert exc.value.status == 422 and status["reason"] == "Invalid"
+    assert exc.value.status == 422
+    assert status["reason"] == "Invalid"
     assert status["message"] == (
         'Widget.example.com "w1" is invalid: ['
         'spec.color: Unsupported value: "pink": supported values: "red", "blue", "green", '
-        'spec.name: Too long: may not be longer than 8, '
+        "spec.name: Too long: may not be longer than 8, "
         "spec.name: Invalid value: \"ABCDEFGHIJ\": spec.name in body should match '^[a-z]+$', "
         'spec.size: Invalid value: "string": spec.size in body must be of type integer: "string"]'
     )
@@ -99,7 +102,8 @@ def test_printer_columns_as_table(widgets: Any) -> None:
     widgets.apply(widget())
     accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
     status, table, content_type = get(widgets, "/apis/example.com/v1/namespaces/default/widgets", accept)
-    assert status == 200 and content_type == "application/json;as=Table;v=v1;g=meta.k8s.io"
+    assert status == 200
+    assert content_type == "application/json;as=Table;v=v1;g=meta.k8s.io"
     columns = [(c["name"], c["priority"]) for c in table["columnDefinitions"]]
     assert columns == [("Name", 0), ("Color", 0), ("Size", 0), ("Phase", 1), ("Age", 0)]
     cells = table["rows"][0]["cells"]

@@ -75,7 +75,9 @@ def test_drop_watches(kubesim: Any) -> None:
 
     result: list[list[str]] = []
     thread = threading.Thread(
-        target=lambda: result.append(stream_lines(kubesim, "/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=30"))
+        target=lambda: result.append(
+            stream_lines(kubesim, "/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=30")
+        )
     )
     thread.start()
     deadline = time.monotonic() + 5
@@ -84,7 +86,8 @@ def test_drop_watches(kubesim: Any) -> None:
     started = time.monotonic()
     assert kubesim.faults.drop_watches() == 1
     thread.join(5)
-    assert result == [[]] and time.monotonic() - started < 2
+    assert result == [[]]
+    assert time.monotonic() - started < 2
 
 
 def test_close_watches_on_open(kubesim: Any) -> None:
@@ -100,7 +103,9 @@ def test_stalled_watch_is_silent(kubesim_factory: Any) -> None:
     sim = kubesim_factory(bookmark_interval=0.1)
     sim.faults.stall_watches(resource="configmaps")
     sim.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}})
-    lines = stream_lines(sim, "/api/v1/namespaces/default/configmaps?watch=true&allowWatchBookmarks=true&timeoutSeconds=1")
+    lines = stream_lines(
+        sim, "/api/v1/namespaces/default/configmaps?watch=true&allowWatchBookmarks=true&timeoutSeconds=1"
+    )
     assert lines == []
 
 

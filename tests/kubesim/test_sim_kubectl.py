@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 import yaml
+from simhelpers import WIDGET_CRD
 
 from kubesim.testing import Kubectl
 
-from simhelpers import WIDGET_CRD
-
 pytestmark = pytest.mark.kubectl
-FIXTURES = Path(os.environ.get("ARCANE_REAL_FIXTURES", Path(__file__).resolve().parents[3] / "shared" / "real-fixtures"))
+FIXTURES = Path(
+    os.environ.get("ARCANE_REAL_FIXTURES", Path(__file__).resolve().parents[3] / "shared" / "real-fixtures")
+)
 
 
 def write(tmp_path: Path, name: str, text: str) -> str:
@@ -27,7 +28,12 @@ def write(tmp_path: Path, name: str, text: str) -> str:
 
 def widget_yaml(namespace: str, color: str = "red") -> str:
     return yaml.safe_dump(
-        {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1", "namespace": namespace}, "spec": {"color": color}}
+        {
+            "apiVersion": "example.com/v1",
+            "kind": "Widget",
+            "metadata": {"name": "w1", "namespace": namespace},
+            "spec": {"color": color},
+        }
     )
 
 
@@ -37,7 +43,9 @@ def job_yaml(namespace: str, image: str = "busybox:1.36") -> str:
             "apiVersion": "batch/v1",
             "kind": "Job",
             "metadata": {"name": "j1", "namespace": namespace},
-            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": image}]}}},
+            "spec": {
+                "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": image}]}}
+            },
         }
     )
 
@@ -54,7 +62,11 @@ def namespace(target_kubectl: Kubectl) -> Any:
 def test_apply_crd_then_cr_and_job(target_kubectl: Kubectl, namespace: str, tmp_path: Path) -> None:
     """Client-side apply creates, reports unchanged, then server-side apply works on the same objects."""
     k = target_kubectl
-    assert k.run("apply", "-f", write(tmp_path, "crd.yaml", WIDGET_CRD)).stdout.strip().endswith(("created", "unchanged", "configured"))
+    assert (
+        k.run("apply", "-f", write(tmp_path, "crd.yaml", WIDGET_CRD))
+        .stdout.strip()
+        .endswith(("created", "unchanged", "configured"))
+    )
     widget = write(tmp_path, "w.yaml", widget_yaml(namespace))
     job = write(tmp_path, "j.yaml", job_yaml(namespace))
     assert k.run("apply", "-f", widget).stdout.strip() == "widget.example.com/w1 created"
@@ -63,7 +75,9 @@ def test_apply_crd_then_cr_and_job(target_kubectl: Kubectl, namespace: str, tmp_
     assert k.run("apply", "--server-side", "-f", widget).stdout.strip() == "widget.example.com/w1 serverside-applied"
     assert k.run("apply", "--server-side", "-f", job).stdout.strip() == "job.batch/j1 serverside-applied"
     write(tmp_path, "w2.yaml", widget_yaml(namespace, "blue"))
-    assert k.run("apply", "-f", str(tmp_path / "w2.yaml"), "--server-side").stdout.strip().endswith("serverside-applied")
+    assert (
+        k.run("apply", "-f", str(tmp_path / "w2.yaml"), "--server-side").stdout.strip().endswith("serverside-applied")
+    )
 
 
 def test_get_prints_printer_columns(target_kubectl: Kubectl, namespace: str, tmp_path: Path) -> None:
@@ -109,7 +123,8 @@ def test_patch_describe_secret_delete(target_kubectl: Kubectl, namespace: str, t
     out = k.run("create", "secret", "generic", "s1", "-n", namespace, "--from-literal=user=admin").stdout
     assert out.strip() == "secret/s1 created"
     data = yaml.safe_load(k.run("get", "secret", "s1", "-n", namespace, "-o", "yaml").stdout)
-    assert data["data"] == {"user": "YWRtaW4="} and data["type"] == "Opaque"
+    assert data["data"] == {"user": "YWRtaW4="}
+    assert data["type"] == "Opaque"
     assert k.run("delete", "widget", "w1", "-n", namespace).stdout.strip() == 'widget.example.com "w1" deleted'
 
 

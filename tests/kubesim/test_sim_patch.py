@@ -8,7 +8,6 @@ from typing import Any
 import kubernetes
 import pytest
 from kubernetes.client import ApiException
-
 from simhelpers import job, widget
 
 
@@ -30,9 +29,14 @@ def test_json_patch_and_failing_test_op(widgets: Any, api_client: Any) -> None:
     """A JSON patch applies; a failing `test` op is 422 with the API server's message."""
     api = custom(api_client)
     api.create_namespaced_custom_object("example.com", "v1", "default", "widgets", widget())
-    ops = [{"op": "test", "path": "/spec/color", "value": "red"}, {"op": "replace", "path": "/spec/color", "value": "blue"}]
+    ops = [
+        {"op": "test", "path": "/spec/color", "value": "red"},
+        {"op": "replace", "path": "/spec/color", "value": "blue"},
+    ]
     kind = "application/json-patch+json"
-    patched = api.patch_namespaced_custom_object("example.com", "v1", "default", "widgets", "w1", ops, _content_type=kind)
+    patched = api.patch_namespaced_custom_object(
+        "example.com", "v1", "default", "widgets", "w1", ops, _content_type=kind
+    )
     assert patched["spec"]["color"] == "blue"
     with pytest.raises(ApiException) as exc:
         api.patch_namespaced_custom_object("example.com", "v1", "default", "widgets", "w1", ops, _content_type=kind)
@@ -113,10 +117,15 @@ def test_server_side_apply(widgets: Any, kubesim: Any) -> None:
     assert status == 409
     assert body["message"] == 'Apply failed with 1 conflict: conflict with "alice" using example.com/v1: .spec.size'
     assert body["details"]["causes"] == [
-        {"reason": "FieldManagerConflict", "message": 'conflict with "alice" using example.com/v1', "field": ".spec.size"}
+        {
+            "reason": "FieldManagerConflict",
+            "message": 'conflict with "alice" using example.com/v1',
+            "field": ".spec.size",
+        }
     ]
     status, body = apply_patch(kubesim, widget(size=5), "bob", force=True)
-    assert status == 200 and body["spec"]["size"] == 5
+    assert status == 200
+    assert body["spec"]["size"] == 5
     status, body = apply_patch(kubesim, widget(), "alice")
     assert status == 200
     assert "note" not in body["spec"]
@@ -129,7 +138,8 @@ def test_status_subresource_separation(widgets: Any, api_client: Any) -> None:
     created = api.create_namespaced_custom_object(
         "example.com", "v1", "default", "widgets", {**widget(), "status": {"phase": "ignored"}}
     )
-    assert "status" not in created and created["metadata"]["generation"] == 1
+    assert "status" not in created
+    assert created["metadata"]["generation"] == 1
     with_status = api.patch_namespaced_custom_object_status(
         "example.com", "v1", "default", "widgets", "w1", {"status": {"phase": "Ready"}, "spec": {"color": "blue"}}
     )
@@ -141,7 +151,9 @@ def test_status_subresource_separation(widgets: Any, api_client: Any) -> None:
     )
     assert main["status"] == {"phase": "Ready"}
     assert main["metadata"]["generation"] == 2
-    labelled = api.patch_namespaced_custom_object("example.com", "v1", "default", "widgets", "w1", {"metadata": {"labels": {"x": "y"}}})
+    labelled = api.patch_namespaced_custom_object(
+        "example.com", "v1", "default", "widgets", "w1", {"metadata": {"labels": {"x": "y"}}}
+    )
     assert labelled["metadata"]["generation"] == 2
 
 
@@ -158,6 +170,7 @@ def test_scale_subresource(widgets: Any, api_client: Any) -> None:
     api = custom(api_client)
     api.create_namespaced_custom_object("example.com", "v1", "default", "widgets", widget(replicas=2))
     scale = api.get_namespaced_custom_object_scale("example.com", "v1", "default", "widgets", "w1")
-    assert scale["spec"]["replicas"] == 2 and scale["kind"] == "Scale"
+    assert scale["spec"]["replicas"] == 2
+    assert scale["kind"] == "Scale"
     api.patch_namespaced_custom_object_scale("example.com", "v1", "default", "widgets", "w1", {"spec": {"replicas": 5}})
     assert api.get_namespaced_custom_object("example.com", "v1", "default", "widgets", "w1")["spec"]["replicas"] == 5

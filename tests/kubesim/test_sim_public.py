@@ -27,7 +27,9 @@ def test_all_is_sorted_and_complete() -> None:
 def test_cli_writes_kubeconfig_once_serving_and_exits_0_on_sigterm(tmp_path: Path) -> None:
     """`python -m kubesim --kubeconfig FILE` writes FILE once serving and exits 0 on SIGTERM."""
     path = tmp_path / "kc"
-    process = subprocess.Popen([sys.executable, "-m", "kubesim", "--kubeconfig", str(path)], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kubesim", "--kubeconfig", str(path)], stdout=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 20
         while not path.exists() and time.monotonic() < deadline:
@@ -49,7 +51,15 @@ def test_cli_writes_kubeconfig_once_serving_and_exits_0_on_sigterm(tmp_path: Pat
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(5, "5s"), (119, "119s"), (150, "2m30s"), (600, "10m"), (3 * 3600 + 600, "3h10m"), (9 * 3600, "9h"), (50 * 3600, "2d2h")],
+    [
+        (5, "5s"),
+        (119, "119s"),
+        (150, "2m30s"),
+        (600, "10m"),
+        (3 * 3600 + 600, "3h10m"),
+        (9 * 3600, "9h"),
+        (50 * 3600, "2d2h"),
+    ],
 )
 def test_human_duration(seconds: float, text: str) -> None:
     """Ages render as apimachinery's HumanDuration does."""
@@ -82,8 +92,13 @@ def test_protobuf_secret_decodes() -> None:
     secret = field(1, meta) + field(2, entry) + field(3, b"Opaque")
     unknown = field(1, field(1, b"v1") + field(2, b"Secret")) + field(2, secret)
     decoded = protobuf.decode(protobuf.MAGIC + unknown)
-    assert decoded == {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s1", "namespace": "default"},
-                       "data": {"k": "dg=="}, "type": "Opaque"}
+    assert decoded == {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s1", "namespace": "default"},
+        "data": {"k": "dg=="},
+        "type": "Opaque",
+    }
 
 
 def test_no_engine_import() -> None:
@@ -91,6 +106,7 @@ def test_no_engine_import() -> None:
     root = Path(kubesim.__file__).parent
     for path in root.rglob("*.py"):
         text = path.read_text()
-        assert "import engine" not in text and "from engine" not in text, path
+        assert "import engine" not in text, path
+        assert "from engine" not in text, path
     assert "engine" not in {m.split(".")[0] for m in sys.modules if m.startswith("kubesim")}
     assert os.sep

@@ -53,7 +53,11 @@ def test_bookmarks_arrive_periodically(kubesim_factory: Any) -> None:
     try:
         rv = core(client).list_namespaced_config_map("default").metadata.resource_version
         response = core(client).list_namespaced_config_map(
-            "default", watch=True, allow_watch_bookmarks=True, resource_version=rv, timeout_seconds=1,
+            "default",
+            watch=True,
+            allow_watch_bookmarks=True,
+            resource_version=rv,
+            timeout_seconds=1,
             _preload_content=False,
         )
         lines = [line for line in response.read().decode().splitlines() if line]
@@ -64,7 +68,11 @@ def test_bookmarks_arrive_periodically(kubesim_factory: Any) -> None:
 
     first = json.loads(lines[0])
     assert first["type"] == "BOOKMARK"
-    assert first["object"] == {"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"resourceVersion": sim.resource_version}}
+    assert first["object"] == {
+        "kind": "ConfigMap",
+        "apiVersion": "v1",
+        "metadata": {"resourceVersion": sim.resource_version},
+    }
 
 
 def test_compacted_history_answers_410(kubesim: Any, api_client: Any) -> None:
@@ -73,7 +81,9 @@ def test_compacted_history_answers_410(kubesim: Any, api_client: Any) -> None:
     rv = api.list_namespaced_config_map("default").metadata.resource_version
     api.create_namespaced_config_map("default", {"metadata": {"name": "after"}})
     kubesim.faults.compact()
-    response = api.list_namespaced_config_map("default", watch=True, resource_version=rv, timeout_seconds=1, _preload_content=False)
+    response = api.list_namespaced_config_map(
+        "default", watch=True, resource_version=rv, timeout_seconds=1, _preload_content=False
+    )
     import json
 
     event = json.loads(response.read().decode().splitlines()[0])
@@ -127,8 +137,13 @@ def test_send_initial_events_ends_with_a_bookmark(kubesim: Any, api_client: Any)
 
     core(api_client).create_namespaced_config_map("default", {"metadata": {"name": "i"}})
     response = core(api_client).list_namespaced_config_map(
-        "default", watch=True, send_initial_events=True, allow_watch_bookmarks=True, resource_version_match="NotOlderThan",
-        timeout_seconds=1, _preload_content=False,
+        "default",
+        watch=True,
+        send_initial_events=True,
+        allow_watch_bookmarks=True,
+        resource_version_match="NotOlderThan",
+        timeout_seconds=1,
+        _preload_content=False,
     )
     events = [json.loads(line) for line in response.read().decode().splitlines() if line]
     assert [e["type"] for e in events[:2]] == ["ADDED", "BOOKMARK"]
