@@ -1,0 +1,74 @@
+"""End to end: a stream plugin installed while the operator runs is watched, and its streams run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from kubesim import KubeSim
+from kubesim.testing import Kubectl
+
+from .conftest import StartOperator
+from .harness import (
+    DEMO_GROUP,
+    NAMESPACE,
+    WatchRecorder,
+    demo_objects,
+    install_plugin,
+    phase,
+    stream,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.e2e]
+
+
+def phases_taken(recorder: WatchRecorder, name: str) -> list[str]:
+    """The phases a stream went through, in order, repeats removed."""
+    taken: list[str] = []
+    for _, obj in recorder.events():
+        if obj["metadata"]["name"] != name:
+            continue
+        current = (obj.get("status") or {}).get("phase")
+        if current and (not taken or taken[-1] != current):
+            taken.append(current)
+    return taken
+
+
+@pytest.mark.slow
+def test_streamclass_created_after_start_up_is_watched(
+    sim: KubeSim, operators: StartOperator, custom: Any, kubectl: Kubectl | None
+) -> None:
+    """A StreamClass and its stream CRD created after start-up get their kind watched without a restart, and a stream of that kind goes Pending -> Backfilling -> Running."""
+    operator = operators(sim)
+    operator.wait_ready()
+    assert not any("DemoStream" in m for m in operator.messages()), "the stream kind was watched before it existed"
+
+    install_plugin(sim, with_class=False)
+    streamclass = demo_objects()["StreamClass/demo"]
+    if kubectl is not None:
+        kubectl.run("apply", "-f", "-", stdin=yaml.safe_dump(streamclass))
+    else:
+        custom.create_cluster_custom_object("streaming.sneaksanddata.com", "v1", "streamclasses", streamclass)
+    operator.wait_log("watching demo.arcane.dev/v1/DemoStream")
+    wait_for(
+        "the StreamClass to be Ready",
+        lambda: (custom.get_cluster_custom_object_status("streaming.sneaksanddata.com", "v1", "streamclasses", "demo").get("status") or {}).get("phase") == "Ready",
+    )
+
+    recorder = WatchRecorder(custom, DEMO_GROUP, "v1", "demostreams").start()
+    try:
+        custom.create_namespaced_custom_object(DEMO_GROUP, "v1", NAMESPACE, "demostreams", stream("orders"))
+        wait_for("orders to be Running", lambda: phase(sim, "orders") == "Running")
+        wait_for("the recorder to see Running", lambda: "Running" in phases_taken(recorder, "orders"), 10)
+    finally:
+        recorder.stop()
+    # backfill-completed hands over to Pending, whose start-streaming rule creates the streaming Job.
+    assert phases_taken(recorder, "orders") == ["Pending", "Backfilling", "Pending", "Running"]
+    if kubectl is not None:
+        shown = kubectl.run("get", "demostreams", "-n", NAMESPACE, "orders", "-o", "jsonpath={.status.phase}").stdout
+        assert shown == "Running"
+    jobs = custom.list_namespaced_custom_object("batch", "v1", NAMESPACE, "jobs", label_selector="streamId=orders")
+    assert [job["metadata"]["name"] for job in jobs["items"] if not job["metadata"].get("deletionTimestamp")] == ["orders"]

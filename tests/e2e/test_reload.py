@@ -1,0 +1,179 @@
+"""End to end: rules edited on disk while the operator runs (hot reload, rejection, the ConfigMap layout)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubesim import KubeSim
+from kubesim.testing import Kubectl
+
+from .conftest import StartOperator
+from .harness import (
+    NAMESPACE,
+    OperatorProcess,
+    condition_message,
+    copy_rules,
+    create_stream,
+    events,
+    get_stream,
+    install_plugin,
+    phase,
+    set_suspended,
+    stream,
+    wait_for,
+    with_replaced,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+RESUMED = 'event: {reason: StreamResumed, message: "The stream {{ object.metadata.name }} has been resumed"}'
+EDITED_RESUMED = 'event: {reason: StreamResumed, message: "Edited rules resumed {{ object.metadata.name }}"}'
+RUNNING = "Running: {type: Ready, reason: StreamRunning, message: The stream is currently running.}"
+EDITED_RUNNING = "Running: {type: Ready, reason: StreamRunning, message: The stream runs under edited rules.}"
+RESUME_RULE = "          from: [Suspended]\n          to: Pending\n          event: {reason: StreamResumed"
+BROKEN_RESUME_RULE = (
+    '          from: [Suspended]\n          when: "object.spec.(("\n          to: Pending\n'
+    "          event: {reason: StreamResumed"
+)
+
+
+def edited(text: str) -> str:
+    """stream.yaml with new texts for the resume event and the Running condition."""
+    return with_replaced(with_replaced(text, RESUMED, EDITED_RESUMED), RUNNING, EDITED_RUNNING)
+
+
+def suspended_stream(sim: KubeSim, custom: Any, name: str) -> None:
+    """The demo plugin, and a stream created suspended (New -> Suspended, nothing runs)."""
+    install_plugin(sim)
+    create_stream(custom, stream(name, suspended=True))
+    wait_for(f"{name} to be Suspended", lambda: phase(sim, name) == "Suspended")
+
+
+def resume(custom: Any, kubectl: Kubectl | None, name: str) -> None:
+    """Resume the stream (with kubectl when there is one, as a user would)."""
+    if kubectl is None:
+        set_suspended(custom, name, False)
+        return
+    patch = '{"spec":{"execution":{"suspended":false}}}'
+    kubectl.run("patch", "demostream", name, "-n", NAMESPACE, "--type", "merge", "-p", patch)
+
+
+def reloads(operator: OperatorProcess, result: str) -> float:
+    return operator.metrics().value("arcane_reloads_total", result=result)
+
+
+def digest(operator: OperatorProcess) -> str:
+    (labels,) = operator.metrics().labels("arcane_ruleset_info")
+    return labels["digest"]
+
+
+def test_rule_edit_changes_behaviour_without_restart(
+    sim: KubeSim, operators: StartOperator, custom: Any, kubectl: Kubectl | None, tmp_path: Path
+) -> None:
+    """An edit of a rule file on disk is compiled and swapped in by the running process: the next transition shows the new event and condition texts."""
+    rules = copy_rules(tmp_path / "rules")
+    operator = operators(sim, rules=rules)
+    operator.wait_ready()
+    suspended_stream(sim, custom, "orders")
+    before = digest(operator)
+
+    (rules / "stream.yaml").write_text(edited((rules / "stream.yaml").read_text()))
+    wait_for("a successful reload", lambda: reloads(operator, "ok") == 1)
+    assert digest(operator) != before
+    operator.wait_log("rules reloaded")
+
+    resume(custom, kubectl, "orders")
+    wait_for("orders to be Running", lambda: phase(sim, "orders") == "Running")
+    assert condition_message(get_stream(custom, "orders")) == "The stream runs under edited rules. (rule: start-streaming)"
+    (event,) = events(sim, NAMESPACE, reason="StreamResumed", name="orders")
+    assert event["message"] == "Edited rules resumed orders"
+    assert operator.alive(), "the operator restarted"
+    assert reloads(operator, "error") == 0
+
+
+def test_invalid_edit_is_rejected_and_old_rules_keep_working(
+    sim: KubeSim, operators: StartOperator, custom: Any, kubectl: Kubectl | None, tmp_path: Path
+) -> None:
+    """A rule edit that does not compile leaves the active rules in place, and is logged with its file and line, recorded as a RulesRejected Warning Event and counted as a reload error."""
+    rules = copy_rules(tmp_path / "rules")
+    operator = operators(sim, rules=rules)
+    operator.wait_ready()
+    suspended_stream(sim, custom, "orders")
+    before = digest(operator)
+
+    broken = with_replaced((rules / "stream.yaml").read_text(), RESUME_RULE, BROKEN_RESUME_RULE)
+    line = broken.splitlines().index('          when: "object.spec.(("') + 1
+    (rules / "stream.yaml").write_text(broken)
+    wait_for("a rejected reload", lambda: reloads(operator, "error") >= 1)
+    where = f"{rules / 'stream.yaml'}:{line}:"
+
+    (logged,) = [r for r in operator.records() if r["level"] == "error" and "rules rejected" in r["msg"]]
+    assert where in logged["msg"]
+    assert "spec.groups[0].rules[24].when: invalid JMESPath" in logged["msg"]
+    assert (logged["file"], logged["line"]) == (str(rules / "stream.yaml"), line)
+    rejected = wait_for("the RulesRejected event", lambda: events(sim, "default", reason="RulesRejected"))
+    assert len(rejected) == 1
+    assert rejected[0]["type"] == "Warning"
+    assert rejected[0]["message"].startswith(f"New rules rejected, the previous rules stay active: {where}")
+    assert rejected[0]["involvedObject"]["kind"] == "Namespace"
+    assert digest(operator) == before
+    assert reloads(operator, "ok") == 0
+
+    resume(custom, kubectl, "orders")
+    wait_for("orders to be Running", lambda: phase(sim, "orders") == "Running")
+    assert condition_message(get_stream(custom, "orders")) == "The stream is currently running. (rule: start-streaming)"
+    (event,) = events(sim, NAMESPACE, reason="StreamResumed", name="orders")
+    assert event["message"] == "The stream orders has been resumed"
+
+
+def configmap_volume(directory: Path, files: dict[str, str], stamp: str) -> None:
+    """Write `files` the way the kubelet projects a ConfigMap: visible names are symlinks into `..data`, a
+    symlink to a timestamped directory, swapped by an atomic rename (then the old directory is removed)."""
+    directory.mkdir(exist_ok=True)
+    data = directory / "..data"
+    old = os.readlink(data) if data.is_symlink() else None
+    target = directory / f"..{stamp}"
+    target.mkdir()
+    for name, text in files.items():
+        (target / name).write_text(text)
+    temporary = directory / "..data_tmp"
+    temporary.symlink_to(target.name)
+    temporary.rename(data)
+    for name in files:
+        if not (directory / name).is_symlink():
+            (directory / name).symlink_to(Path("..data") / name)
+    if old is not None:
+        shutil.rmtree(directory / old)
+
+
+def test_configmap_symlink_swap_is_reloaded(
+    sim: KubeSim, operators: StartOperator, custom: Any, kubectl: Kubectl | None, tmp_path: Path
+) -> None:
+    """Rules mounted from a ConfigMap (files that are symlinks into a `..data` symlink) are reloaded when the kubelet swaps `..data` to a new directory."""
+    sources = {path.name: path.read_text() for path in sorted(copy_rules(tmp_path / "source").glob("*.yaml"))}
+    mount = tmp_path / "mount"
+    configmap_volume(mount, sources, "2026_11_27_00_00_00.000000001")
+    operator = operators(sim, rules=mount)
+    operator.wait_ready()
+    suspended_stream(sim, custom, "orders")
+
+    configmap_volume(mount, {**sources, "stream.yaml": edited(sources["stream.yaml"])}, "2026_11_27_00_01_00.000000002")
+    assert sorted(p.name for p in mount.iterdir()) == [
+        "..2026_11_27_00_01_00.000000002",
+        "..data",
+        "backfill.yaml",
+        "stream.yaml",
+        "streamclass.yaml",
+    ]
+    wait_for("a successful reload", lambda: reloads(operator, "ok") == 1)
+
+    resume(custom, kubectl, "orders")
+    wait_for("orders to be Running", lambda: phase(sim, "orders") == "Running")
+    assert condition_message(get_stream(custom, "orders")) == "The stream runs under edited rules. (rule: start-streaming)"
+    (event,) = events(sim, NAMESPACE, reason="StreamResumed", name="orders")
+    assert event["message"] == "Edited rules resumed orders"
