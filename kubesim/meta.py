@@ -42,9 +42,15 @@ def deep_copy(obj: T) -> T:
     return copied
 
 
+_LAST_STAMP: list[Any] = [None, ""]
+
+
 def rfc3339(epoch: float) -> str:
-    """Seconds since the epoch as `2024-01-02T03:04:05Z`."""
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime(_RFC3339)
+    """Seconds since the epoch as `2024-01-02T03:04:05Z` (the last second is cached: this is a hot path)."""
+    second = int(epoch)
+    if _LAST_STAMP[0] != second:
+        _LAST_STAMP[0], _LAST_STAMP[1] = second, dt.datetime.fromtimestamp(second, dt.UTC).strftime(_RFC3339)
+    return str(_LAST_STAMP[1])
 
 
 def rfc3339_micro(epoch: float) -> str:
@@ -62,7 +68,7 @@ def parse_time(text: str) -> float | None:
 
 def new_uid() -> str:
     """A random UUID string, as the API server assigns."""
-    return str(uuid.uuid4())
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))
 
 
 def generate_suffix(length: int = 5) -> str:

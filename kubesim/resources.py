@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kubesim import schemas
 from kubesim.errors import FieldError
 from kubesim.meta import JSON, get_path, join_api_version
 
@@ -57,8 +58,6 @@ class Strategy:
 
     def schema(self, rt: ResourceType) -> Schema | None:
         """The schema used for pruning, unknown-field detection, SMP and SSA."""
-        from kubesim import schemas
-
         return schemas.for_kind(rt.group, rt.version, rt.kind)
 
     def default(self, obj: JSON, old: JSON | None, now: float) -> None:
@@ -101,8 +100,6 @@ class Strategy:
 
     def prune(self, obj: JSON, rt: ResourceType) -> list[str]:
         """Drop unknown fields in place (typed decoding drops them); returns their paths for fieldValidation."""
-        from kubesim import schemas
-
         return schemas.prune(obj, self.schema(rt))
 
 

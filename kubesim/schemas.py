@@ -60,24 +60,57 @@ def gvk_index(minor: int = 32) -> dict[tuple[str, str, str], str]:
     return index
 
 
-class Schema:
-    """A schema node with its reference resolver; navigation only."""
+_COMPILED: dict[int, tuple[JSON, Schema]] = {}
 
-    __slots__ = ("defs", "node")
+
+def _resolve(node: JSON, defs: dict[str, JSON] | None) -> JSON:
+    while defs is not None:
+        ref = node.get("$ref")
+        if ref is None and len(node.get("allOf", ())) == 1 and "$ref" in node["allOf"][0]:
+            ref = node["allOf"][0]["$ref"]
+        if ref is None:
+            break
+        for prefix in _REF_PREFIXES:
+            if ref.startswith(prefix):
+                ref = ref[len(prefix) :]
+        node = defs.get(ref.rsplit("/", 1)[-1], {})
+    return node
+
+
+class Schema:
+    """A schema node with its reference resolver; navigation only. Instances are cached per node."""
+
+    __slots__ = ("_children", "accepts_all", "defs", "extra", "is_open", "node", "props")
+    defs: dict[str, JSON] | None
+    node: JSON
+    props: JSON | None
+    extra: Any
+    is_open: bool
+    accepts_all: bool
+    _children: dict[str, Schema | None]
+
+    def __new__(cls, node: JSON, defs: dict[str, JSON] | None = None) -> Schema:
+        cached = _COMPILED.get(id(node))
+        if cached is not None and cached[0] is node and cached[1].defs is defs:
+            return cached[1]
+        self = super().__new__(cls)
+        self.defs = defs
+        resolved = _resolve(node, defs)
+        self.node = resolved
+        props = resolved.get("properties")
+        self.props = props if isinstance(props, dict) else None
+        extra = resolved.get("additionalProperties")
+        self.extra = extra
+        self.is_open = bool(resolved.get("x-kubernetes-preserve-unknown-fields")) or (
+            self.props is None and not isinstance(extra, dict) and not isinstance(extra, bool)
+        )
+        self.accepts_all = self.is_open or isinstance(extra, dict) or extra is True
+        self._children = {}
+        _COMPILED[id(node)] = (node, self)
+        return self
 
     def __init__(self, node: JSON, defs: dict[str, JSON] | None = None) -> None:
-        self.defs = defs
-        while True:
-            ref = node.get("$ref")
-            if ref is None and defs is not None and len(node.get("allOf", ())) == 1 and "$ref" in node["allOf"][0]:
-                ref = node["allOf"][0]["$ref"]
-            if ref is None or defs is None:
-                break
-            for prefix in _REF_PREFIXES:
-                if ref.startswith(prefix):
-                    ref = ref[len(prefix) :]
-            node = defs.get(ref.rsplit("/", 1)[-1], {})
-        self.node = node
+        """Construction happens in `__new__` (cached)."""
 
     def _wrap(self, node: Any) -> Schema | None:
         return Schema(node, self.defs) if isinstance(node, dict) else None
@@ -85,36 +118,28 @@ class Schema:
     @property
     def properties(self) -> JSON | None:
         """The declared properties, or None when the node declares none."""
-        props = self.node.get("properties")
-        return props if isinstance(props, dict) else None
+        return self.props
 
     def field(self, name: str) -> Schema | None:
         """The schema of one field (a declared property, or `additionalProperties`)."""
-        props = self.node.get("properties")
-        if isinstance(props, dict) and name in props:
-            return self._wrap(props[name])
-        return self._wrap(self.node.get("additionalProperties"))
+        try:
+            return self._children[name]
+        except KeyError:
+            pass
+        if self.props is not None and name in self.props:
+            child = self._wrap(self.props[name])
+        else:
+            child = self._wrap(self.extra)
+        self._children[name] = child
+        return child
 
     def items(self) -> Schema | None:
         """The schema of a list's items."""
         return self._wrap(self.node.get("items"))
 
-    @property
-    def is_open(self) -> bool:
-        """True when any field is accepted (no declared properties, or preserve-unknown-fields)."""
-        if self.node.get("x-kubernetes-preserve-unknown-fields"):
-            return True
-        return "properties" not in self.node and not isinstance(self.node.get("additionalProperties"), dict | bool)
-
     def accepts(self, name: str) -> bool:
         """Whether a field of this name is known."""
-        if self.is_open:
-            return True
-        props = self.node.get("properties")
-        if isinstance(props, dict) and name in props:
-            return True
-        extra = self.node.get("additionalProperties")
-        return isinstance(extra, dict) or extra is True
+        return self.accepts_all or (self.props is not None and name in self.props)
 
     @property
     def list_type(self) -> str:
@@ -159,6 +184,7 @@ class Schema:
         return isinstance(self.node.get("additionalProperties"), dict) and "properties" not in self.node
 
 
+@functools.cache
 def for_kind(group: str, version: str, kind: str, minor: int = 32) -> Schema | None:
     """The schema of a built-in kind, or None when it is not known."""
     defs = definitions(minor)

@@ -125,15 +125,17 @@ def remove_path(obj: Any, path: Path) -> None:
 def encode(paths: set[Path]) -> JSON:
     """A field set as a fieldsV1 document."""
     root: JSON = {}
-    for path in sorted(paths, key=len):
+    nodes: list[JSON] = []
+    for path in sorted(paths):
         node = root
         for element in path:
-            node = node.setdefault(element, {})
-    for path in paths:
-        node = root
-        for element in path:
-            node = node[element]
-        if node:
+            child = node.get(element)
+            if child is None:
+                child = node[element] = {}
+            node = child
+        nodes.append(node)
+    for node in nodes:
+        if node and "." not in node:
             node["."] = {}
     return root
 
