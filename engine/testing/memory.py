@@ -16,7 +16,6 @@ It is not an API server (no HTTP, no watches, no validation of values): kubesim 
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import itertools
 from collections.abc import Callable, Iterable, Mapping
@@ -25,6 +24,7 @@ from typing import Any
 
 import jsonpatch
 
+from engine.core.build import fresh
 from engine.core.plan import merge_patch
 from engine.errors import ApiError
 from engine.model import GVK, JSON, Obj, ObjectRef, PatchType, Propagation
@@ -48,8 +48,8 @@ Key = tuple[GVK, str, str]
 
 @dataclass(frozen=True, slots=True)
 class Write:
-    """One write in the journal: the verb (create, patch, patch-status, delete) and the object after it
-    (before it, for a delete)."""
+    """One change in the journal: the verb (create, update, patch, patch-status, delete; garbage collection
+    included) and the object after it (before it, for a delete)."""
 
     verb: str
     obj: Obj
@@ -88,15 +88,18 @@ class MemoryCluster:
         if GVK.of_object(obj) == CRD:
             self.learn(obj)
 
-    def _admit(self, obj: dict[str, Any]) -> None:
-        """What the API server does to every written object: scope, then pruning and defaulting (CRDs only)."""
+    def _admit(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """What the API server does to every written object: scope, then pruning and defaulting (CRDs only).
+        `obj` may share parts with stored objects, so it is copied before anything inside it changes."""
         gvk = GVK.of_object(obj)
-        meta = obj.setdefault("metadata", {})
-        if not self.namespaced(gvk):
-            meta.pop("namespace", None)
         schema = self._schemas.get(gvk)
         if schema is not None:
+            obj = fresh(obj)
             admit(obj, schema)
+        meta = dict(obj.get("metadata") or {})
+        if not self.namespaced(gvk):
+            meta.pop("namespace", None)
+        return {**obj, "metadata": meta}
 
     def _key(self, gvk: GVK, namespace: str, name: str) -> Key:
         return (gvk, namespace if self.namespaced(gvk) else "", name)
@@ -115,15 +118,14 @@ class MemoryCluster:
     def put(self, obj: Obj, *, keep_status: bool = False) -> dict[str, Any]:
         """Create or replace an object as a user would; returns the stored object. Its status is taken as given,
         or, with `keep_status` and no status given, kept from the object it replaces (as `kubectl apply`)."""
-        stored = copy.deepcopy(dict(obj))
+        stored = self._admit(fresh(dict(obj)))
         self._learn_scope(stored)
-        self._admit(stored)
         gvk = GVK.of_object(stored)
         meta = stored["metadata"]
         key = self._key(gvk, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
         old = self.objects.get(key)
         if keep_status and old is not None and "status" not in stored and "status" in old:
-            stored["status"] = copy.deepcopy(old["status"])
+            stored["status"] = old["status"]
         self._stamp(stored, old, spec_changed=old is None or old.get("spec") != stored.get("spec"))
         self.objects[key] = stored
         self._record("create" if old is None else "update", stored)
@@ -135,9 +137,9 @@ class MemoryCluster:
         current = self.objects.get(key)
         if current is None:
             raise ApiError(404, "NotFound", f'{ref.kind.lower()}s "{ref.name}" not found')
-        updated: dict[str, Any] = copy.deepcopy(merge_patch(current, patch))
+        updated: dict[str, Any] = merge_patch(current, patch)
         updated["metadata"] = {**updated.get("metadata", {}), **_identity(current)}
-        self._admit(updated)
+        updated = self._admit(updated)
         self._stamp(updated, current, spec_changed=updated.get("spec") != current.get("spec"))
         self.objects[key] = updated
         self._record("patch", updated)
@@ -154,7 +156,7 @@ class MemoryCluster:
     # --- Cluster ----------------------------------------------------------------------------------------------
 
     async def create(self, obj: Obj) -> Obj:
-        stored = copy.deepcopy(dict(obj))
+        stored: dict[str, Any] = fresh(dict(obj))
         meta = stored.setdefault("metadata", {})
         if not meta.get("name"):
             prefix = meta.get("generateName")
@@ -165,12 +167,12 @@ class MemoryCluster:
         key = self._key(gvk, str(meta.get("namespace") or ""), meta["name"])
         if key in self.objects:
             raise ApiError(409, "AlreadyExists", f'{gvk.kind.lower()}s "{meta["name"]}" already exists')
+        stored = self._admit(stored)
         self._learn_scope(stored)
-        self._admit(stored)
         self._stamp(stored, None, spec_changed=True)
         self.objects[key] = stored
         self._record("create", stored)
-        return copy.deepcopy(stored)
+        return stored
 
     async def patch(self, ref: ObjectRef, patch: JSON, patch_type: PatchType, subresource: str = "") -> Obj:
         key = self._key(ref.gvk, ref.namespace, ref.name)
@@ -188,23 +190,24 @@ class MemoryCluster:
                 raise ApiError(422, "Invalid", str(error)) from None
         else:
             patched = merge_patch(current, patch)
+        # Stored objects are never changed in place, so the new one shares every untouched part with the old.
         if subresource == "status":
-            updated = copy.deepcopy(current)
-            updated["status"] = copy.deepcopy(patched.get("status"))
+            updated = dict(current)
+            updated["status"] = patched.get("status")
             if updated["status"] is None:
                 updated.pop("status")
         else:
-            updated = copy.deepcopy(patched)
+            updated = dict(patched)
             if "status" in current:
-                updated["status"] = copy.deepcopy(current["status"])
+                updated["status"] = current["status"]
             else:
                 updated.pop("status", None)
         updated["metadata"] = {**updated.get("metadata", {}), **_identity(current)}
-        self._admit(updated)
+        updated = self._admit(updated)
         self._stamp(updated, current, spec_changed=updated.get("spec") != current.get("spec"))
         self.objects[key] = updated
         self._record("patch-status" if subresource == "status" else "patch", updated)
-        return copy.deepcopy(updated)
+        return updated
 
     async def delete(self, ref: ObjectRef, propagation: Propagation) -> None:
         key = self._key(ref.gvk, ref.namespace, ref.name)
@@ -217,12 +220,11 @@ class MemoryCluster:
                 "Conflict",
                 f"Precondition failed: UID in precondition: {ref.uid}, UID in object meta: {current['metadata'].get('uid')}",
             )
-        self._record("delete", current)
         self._delete(key, orphan=propagation is Propagation.ORPHAN)
 
     async def read(self, ref: ObjectRef) -> Obj | None:
         found = self.get_sync(ref)
-        return copy.deepcopy(found) if found is not None else None
+        return fresh(found) if found is not None else None
 
     def get_sync(self, ref: ObjectRef) -> Obj | None:
         return self.objects.get(self._key(ref.gvk, ref.namespace, ref.name))
@@ -263,6 +265,7 @@ class MemoryCluster:
         removed = self.objects.pop(key, None)
         if removed is None:
             return
+        self._record("delete", removed)
         uid = removed["metadata"].get("uid")
         alive = {obj["metadata"].get("uid") for obj in self.objects.values()}
         for other_key, other in list(self.objects.items()):
@@ -271,7 +274,10 @@ class MemoryCluster:
                 continue
             remaining = [r for r in refs if isinstance(r, dict) and r.get("uid") != uid]
             if orphan or any(r.get("uid") in alive for r in remaining):
-                other["metadata"]["ownerReferences"] = remaining
+                kept = {**other, "metadata": {**other["metadata"], "ownerReferences": remaining}}
+                self._stamp(kept, other, spec_changed=False)
+                self.objects[other_key] = kept
+                self._record("update", kept)
             elif other_key in self.objects:
                 self._delete(other_key)  # every owner is gone: background garbage collection
 

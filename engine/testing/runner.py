@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from engine.core.evaluate import Snapshot, evaluate, report_error
+from engine.core.evaluate import Evaluation, Lookup, Snapshot, evaluate, report_error
 from engine.core.execute import Executor
 from engine.core.targets import bindings_for
 from engine.core.trace import GroupTrace
@@ -28,6 +29,14 @@ from engine.testing.results import ON_ERROR, ErrorRecord, Evaluated, Failure, Fi
 from engine.testing.world import Clock, StepError, World
 
 EVENT = GVK("", "v1", "Event")
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """What an evaluation in a settle step read, and where the journal stood when it started."""
+
+    position: int
+    lookups: frozenset[Lookup]
 
 
 def object_key(obj: Obj) -> ObjectKey:
@@ -50,6 +59,10 @@ class Runner:
         self.files = {rule.name: rule.location.file for _doc, _group, rule in self.ruleset.rules()}
         self.fired: set[tuple[str, str]] = set()
         self.reached: set[tuple[str, str]] = set()
+        self.sources = frozenset(
+            Lookup(doc.target.dynamic.source.gvk, None, None) for doc in self.ruleset.documents if doc.target.dynamic
+        )
+        """Reads every evaluation makes implicitly: the source objects that name dynamic kinds."""
 
     @property
     def cluster(self) -> MemoryCluster:
@@ -114,6 +127,11 @@ class Runner:
         return sorted(str(gvk) for gvk in kinds if bindings_for(self.ruleset, gvk, self.cluster))
 
     async def _settle(self, step: Step, record: StepRecord) -> None:
+        """Rounds until one writes nothing but Events. The first round evaluates every object some document
+        evaluates; later rounds skip an object when neither it nor anything its last evaluation read has
+        changed since (its decisions would be the same: evaluation is pure, and the clock stands still
+        during a step). That is also what the operator does: it re-evaluates on changes, not on a timer."""
+        last: dict[ObjectKey, _Read] = {}
         for round_number in range(1, step.max_rounds + 1):
             record.rounds = round_number
             targets = self._targets()
@@ -122,13 +140,32 @@ class Runner:
             writers: list[str] = []
             for key in targets:
                 obj = self.cluster.get(key.gvk, key.namespace, key.name)
-                if obj is not None:
-                    writers.extend(await self._evaluate(obj, record))
+                if obj is None or (key in last and not self._changed(key, last[key])):
+                    continue
+                position = len(self.cluster.journal)
+                evaluation, wrote = await self._evaluate(obj, record)
+                last[key] = _Read(position, frozenset(evaluation.lookups) | self.sources)
+                writers.extend(wrote)
             if not writers:
                 record.settled = True
                 return
             record.still_writing = writers
         record.settled = False
+
+    def _changed(self, key: ObjectKey, read: _Read) -> bool:
+        """Whether a write since `read.position` touched the object or anything its evaluation read."""
+        for write in self.cluster.journal[read.position :]:
+            written = object_key(write.obj)
+            if written == key:
+                return True
+            scoped = self.cluster.namespaced(written.gvk)
+            for lookup in read.lookups:
+                if lookup.gvk != written.gvk:
+                    continue
+                same_namespace = not scoped or lookup.namespace is None or lookup.namespace == written.namespace
+                if same_namespace and (lookup.name is None or lookup.name == written.name):
+                    return True
+        return False
 
     def _targets(self) -> list[ObjectKey]:
         """Every object some document evaluates, in a stable order (kind, namespace, name)."""
@@ -142,8 +179,8 @@ class Runner:
                 out.append(ObjectKey(gvk, namespace, name))
         return out
 
-    async def _evaluate(self, obj: Obj, record: StepRecord) -> list[str]:
-        """Evaluate one object and execute its decisions; the decisions that wrote something, described."""
+    async def _evaluate(self, obj: Obj, record: StepRecord) -> tuple[Evaluation, list[str]]:
+        """Evaluate one object and execute its decisions; the evaluation, and the decisions that wrote."""
         key = str(object_key(obj))
         evaluation = evaluate(self.ruleset, Snapshot(obj, self.cluster), self.clock.now)
         record.evaluations.append(Evaluated(key, evaluation))
@@ -152,7 +189,7 @@ class Runner:
         for decision in evaluation.decisions:
             if await self._execute(decision, obj, record, key):
                 writers.append(f"rule `{decision.provenance.rule}` on {key}: {_texts(decision)}")
-        return writers
+        return evaluation, writers
 
     async def _execute(self, decision: Decision, obj: Obj, record: StepRecord, key: str) -> bool:
         """Execute one decision (and, if it fails, the document's onError decision); True when it wrote."""

@@ -2,13 +2,19 @@
 
 Where this sits: loader (YAML with positions, engine.spec.loader) -> **schema** (shapes: types, required
 keys, unknown keys) -> engine.testing.load (meaning: one kind per step, references, durations, rule names,
-included files). The validator itself is engine.spec.schema.validate, the one module that imports
-cerberus; this module only describes the format. Values that take two forms (an object reference as
-`Kind/name` text or as a mapping; `expect: nothing`) are checked by the loader.
+included files). The validator is engine.spec.schema.validate, the one module that imports cerberus;
+this module describes the format, and adds two ways of keeping cerberus off the hot path (`conforms`, a
+strict reading of the same schema that lets valid documents through without calling cerberus, and
+`narrow`): cerberus costs milliseconds per call, and a suite has thousands of steps. Values that take
+two forms (an object reference as `Kind/name` text or as a mapping; `expect: nothing`) are checked by
+the loader.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from engine.testing.fixture import API_VERSION, KIND
@@ -119,3 +125,112 @@ DOCUMENT: dict[str, Any] = {
         },
     },
 }
+
+
+def narrow(schema: Mapping[str, Any], body: Any) -> dict[str, Any]:
+    """The part of a mapping schema that can apply to `body`: the rules of the keys it has (and of required
+    keys), narrowed the same way inside nested mappings and lists, descriptions left out.
+
+    Why: cerberus normalizes every key of a schema on every call, so a call costs about 0.1 ms per schema key
+    however small the document; a fixture with a dozen steps would spend most of its load time on keys it
+    does not use. Narrowing keeps the verdicts and messages (unknown keys stay unknown, required keys stay
+    required) at a cost that follows the document."""
+    if not isinstance(body, dict):
+        return {key: _strip(rules) for key, rules in schema.items()}
+    out: dict[str, Any] = {}
+    for key, rules in schema.items():
+        if key in body:
+            out[key] = _narrow_rules(rules, body[key])
+        elif isinstance(rules, dict) and rules.get("required"):
+            out[key] = _strip(rules)
+    return out
+
+
+def _narrow_rules(rules: Mapping[str, Any], value: Any) -> dict[str, Any]:
+    out = {key: item for key, item in rules.items() if key not in ("schema", "meta")}
+    inner = rules.get("schema")
+    if not isinstance(inner, dict):
+        return out
+    if isinstance(value, dict):
+        out["schema"] = narrow(inner, value)
+    elif isinstance(value, list):
+        # Items share one schema: keep the keys any item has (and required ones), whole below that level.
+        item_rules = _strip(inner)
+        nested = inner.get("schema")
+        keys = {key for item in value if isinstance(item, dict) for key in item}
+        if isinstance(nested, dict) and keys:
+            item_rules["schema"] = {
+                key: _strip(sub)
+                for key, sub in nested.items()
+                if key in keys or (isinstance(sub, dict) and sub.get("required"))
+            }
+        out["schema"] = item_rules
+    return out
+
+
+def _strip(rules: Any) -> Any:
+    """Rules without their `meta` descriptions (cerberus hashes every rule it is given)."""
+    if isinstance(rules, dict):
+        return {key: _strip(item) for key, item in rules.items() if key != "meta"}
+    if isinstance(rules, list):
+        return [_strip(item) for item in rules]
+    return rules
+
+
+_TYPES: dict[str, Any] = {
+    "string": lambda v: isinstance(v, str),
+    "dict": lambda v: isinstance(v, dict),
+    "list": lambda v: isinstance(v, list),
+    "boolean": lambda v: isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "datetime": lambda v: isinstance(v, datetime),
+}
+_UNDERSTOOD = frozenset({"type", "required", "empty", "allowed", "regex", "min", "schema", "allow_unknown", "meta"})
+
+
+def conforms(body: Any, schema: Mapping[str, Any]) -> bool:
+    """True only when `body` certainly satisfies the mapping `schema`, read strictly (a rule it does not
+    know, or any doubt, answers False). The loader calls cerberus (for its verdict and its located
+    messages) only when this says False, so a valid suite never waits for cerberus; an invalid document is
+    judged by cerberus alone. A test checks that nothing this accepts is rejected by cerberus."""
+    if not isinstance(body, dict):
+        return False
+    for key, rules in schema.items():
+        if key not in body:
+            if rules.get("required"):
+                return False
+            continue
+        if not _value_conforms(body[key], rules):
+            return False
+    return all(key in schema for key in body)
+
+
+def _value_conforms(value: Any, rules: Mapping[str, Any]) -> bool:
+    if not _UNDERSTOOD.issuperset(rules) or value is None:
+        return False
+    types = rules.get("type")
+    if types is not None:
+        names = [types] if isinstance(types, str) else list(types)
+        if not any(name in _TYPES and _TYPES[name](value) for name in names):
+            return False
+    if rules.get("empty") is False and isinstance(value, str | list | dict) and not value:
+        return False
+    if "allowed" in rules and (not isinstance(value, str | bool | int) or value not in rules["allowed"]):
+        return False
+    if "regex" in rules and not (
+        isinstance(value, str) and re.match(rules["regex"], value) and rules["regex"].endswith("$")
+    ):
+        return False
+    if "min" in rules and not (isinstance(value, int) and not isinstance(value, bool) and value >= rules["min"]):
+        return False
+    inner = rules.get("schema")
+    if inner is None:
+        return not rules.get("allow_unknown") or isinstance(value, dict)
+    if isinstance(value, dict):
+        if rules.get("allow_unknown"):
+            known = {key: item for key, item in value.items() if key in inner}
+            return conforms(known, inner)
+        return conforms(value, inner)
+    if isinstance(value, list):
+        return all(_value_conforms(item, inner) for item in value)
+    return isinstance(value, str | bool | int | float)
