@@ -134,6 +134,7 @@ class Operator:
                     "rules": str(self.options.rules),
                     "digest": self.ruleset.digest,
                     "health_port": health.health_port,
+                    "metrics_port": health.metrics_port,
                 },
             )
             tasks: list[asyncio.Task[object]] = []

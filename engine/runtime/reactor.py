@@ -14,6 +14,7 @@ It never decides anything itself; the rules and the executor do.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from engine.expr import is_false
 from engine.kube.cache import EventKind
 from engine.kube.client import KubeClient
 from engine.kube.cluster import HttpCluster
-from engine.kube.informer import InformerKey, InformerOptions
+from engine.kube.informer import InformerKey, InformerOptions, InformerState
 from engine.kube.mapper import RESTMapper
 from engine.kube.registry import InformerSet
 from engine.model import GVK, Decision, Obj, ObjectKey, PatchObject
@@ -53,6 +54,10 @@ class ReactorOptions:
     inactivity_timeout: float = 90.0
     min_watch_timeout: float = 300.0
     freeze_gc: bool = True
+    replan_interval: float = 5.0
+    """While a wanted kind is not served (CRD not installed yet, or deleted), re-plan the watches this often."""
+    unsynced_delay: float = 0.25
+    """A key taken while some watch has not completed its first list waits this long (absence is not yet known)."""
 
 
 class Reactor:
@@ -88,6 +93,8 @@ class Reactor:
         self._workers: list[asyncio.Task[None]] = []
         self._sync_task: asyncio.Task[None] | None = None
         self._sync_again = False
+        self._sync_lock = asyncio.Lock()
+        self._replan_task: asyncio.Task[None] | None = None
         self._processing = asyncio.Event()
         self._started = False
 
@@ -95,8 +102,9 @@ class Reactor:
 
     async def start(self, *, process: bool = True) -> None:
         """Start the watches; with `process`, the workers too (a standby starts them when it leads)."""
-        self._started = True
         await self._sync_watches()
+        self._started = True  # only now does `unready()` know every watch it must wait for
+        self._replan_task = asyncio.create_task(self._replan_unserved(), name="replan-unserved")
         if process:
             self.start_workers()
 
@@ -112,16 +120,18 @@ class Reactor:
         for task in self._workers:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
-        if self._sync_task is not None:
-            self._sync_task.cancel()
-            await asyncio.gather(self._sync_task, return_exceptions=True)
+        for pending in (self._sync_task, self._replan_task):
+            if pending is not None:
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
         await self.informers.stop_all()
 
     def unready(self) -> list[str]:
-        """What keeps the operator from being ready (empty: every watch has listed)."""
-        reasons = self.informers.unsynced()
+        """What keeps the operator from being ready (empty: every watch it wants has listed)."""
         if not self._started:
-            reasons.append("watches not started")
+            return ["watches not started"]
+        reasons = self.informers.unsynced()
+        reasons.extend(f"{gvk}: not served ({message})" for gvk, message in sorted(self._unresolved.items()))
         return reasons
 
     async def swap(self, ruleset: RuleSet) -> None:
@@ -149,8 +159,24 @@ class Reactor:
             if not self._sync_again:
                 return
 
+    async def _replan_unserved(self) -> None:
+        """Kinds the server did not serve (or stopped serving) are looked up again until they are served:
+        nothing else re-plans when a CRD is installed, and discovery may lag behind a new CRD."""
+        while True:
+            await asyncio.sleep(self.options.replan_interval)
+            if self._unresolved or any(inf.state is InformerState.GONE for inf in self.informers.informers()):
+                self.request_sync()
+
     async def _sync_watches(self) -> None:
+        async with self._sync_lock:  # one plan at a time: a stale plan must not stop a watch a newer one started
+            await self._plan_watches()
+
+    async def _plan_watches(self) -> None:
         self._bindings.clear()
+        for informer in self.informers.informers():
+            if informer.state is InformerState.GONE:  # its kind stopped being served: ask discovery again
+                self.mapper.invalidate(informer.options.resource.gvk.api_version)
+                await self.informers.stop(informer.options.key)
         wanted = watched_kinds(self.ruleset, self.informers)
         keys: dict[InformerKey, InformerOptions] = {}
         for gvk, ref in wanted.items():
@@ -289,6 +315,7 @@ class Reactor:
 
     async def _worker(self) -> None:
         while True:
+            await self._caches_synced()
             key = await self.queue.get()
             if key is None:
                 return
@@ -300,8 +327,23 @@ class Reactor:
             finally:
                 self.queue.done(key)
 
+    def _unsynced(self) -> list[InformerKey]:
+        return [informer.key for informer in self.informers.informers() if not informer.synced.is_set()]
+
+    async def _caches_synced(self) -> None:
+        """Wait until every watch has completed its first list (controller-runtime's WaitForCacheSync)."""
+        while pending := self._unsynced():
+            informer = self.informers.informer(pending[0])
+            if informer is not None:
+                with contextlib.suppress(TimeoutError):  # re-check: the informer may have been stopped
+                    await asyncio.wait_for(informer.synced.wait(), 1.0)
+
     async def process(self, key: ObjectKey) -> None:
         """Evaluate one key and act on its decisions."""
+        if self._unsynced():
+            # A watch still listing means "not in the cache" may be wrong: acting now could create what exists.
+            self.queue.add_after(key, self.options.unsynced_delay, Priority.LOW)
+            return
         obj = self.informers.get(key.gvk, key.namespace, key.name)
         if obj is None:
             self.deps.forget(key)

@@ -1,7 +1,7 @@
 """Fixtures of the end-to-end tests: kubesim in this process, the real operator in subprocesses.
 
 `sim` is a simulator with our CRDs and fast Jobs (they succeed half a second after they start); `operators`
-starts `arcane run` processes on free ports and stops every one of them after the test (SIGTERM, then
+starts `arcane run` processes on free ports (0: any, read back from the log) and stops every one of them after the test (SIGTERM, then
 SIGKILL), whatever happened; a failing test's report carries each operator's log. `custom` and `kubectl`
 drive the cluster as a user does (the official client; kubectl with its own cache, skipped with the reason
 printed when kubectl is not installed).
@@ -18,7 +18,7 @@ import pytest
 from kubesim import KubeSim
 from kubesim.testing import Kubectl, kubectl_binary, kubesim_factory
 
-from .harness import RULES, OperatorProcess, free_port, install_crds, operator_command, operator_env
+from .harness import RULES, OperatorProcess, install_crds, operator_command, operator_env
 
 __all__ = ["kubesim_factory"]
 
@@ -52,9 +52,8 @@ def operators(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StartO
 
     def start(sim: KubeSim, *flags: str, rules: Path = RULES, name: str = "") -> OperatorProcess:
         label = name or f"operator-{len(started) + 1}"
-        health, metrics = free_port(), free_port()
-        command = operator_command(rules, sim.kubeconfig_path, health, metrics, flags)
-        operator = OperatorProcess(label, command, tmp_path / f"{label}.log", health, metrics, operator_env())
+        command = operator_command(rules, sim.kubeconfig_path, flags)
+        operator = OperatorProcess(label, command, tmp_path / f"{label}.log", operator_env())
         started.append(operator)
         return operator.start()
 

@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -42,13 +41,6 @@ USER_AGENT = "arcane-operator"
 T = TypeVar("T")
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on now (the operator binds it a moment later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.1) -> T:
     """Poll `probe` until it returns something truthy; fail saying `what` was awaited (and the last value)."""
     deadline = time.monotonic() + timeout
@@ -72,11 +64,10 @@ class OperatorProcess:
     name: str
     command: list[str]
     log_path: Path
-    health_port: int
-    metrics_port: int
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     _log: Any = field(default=None, repr=False)
+    _ports: tuple[int, int] | None = field(default=None, repr=False)
 
     def start(self) -> OperatorProcess:
         self._log = self.log_path.open("wb")
@@ -113,7 +104,33 @@ class OperatorProcess:
     def messages(self, level: str | None = None) -> list[str]:
         return [str(r.get("msg")) for r in self.records() if level is None or r.get("level") == level]
 
-    # HTTP endpoints
+    # HTTP endpoints (on ports 0: the kernel picks free ones, which the process logs once it listens)
+
+    def ports(self) -> tuple[int, int] | None:
+        """(health port, metrics port) once the process listens, else None."""
+        if self._ports is None:
+            for record in self.records():
+                if record.get("msg") == "operator started":
+                    self._ports = (int(record["health_port"]), int(record["metrics_port"]))
+                    break
+        return self._ports
+
+    def _listening(self) -> tuple[int, int]:
+        def ports() -> tuple[int, int] | None:
+            found = self.ports()
+            if found is None and not self.alive():
+                raise AssertionError(f"operator {self.name} exited with {self.returncode}:\n{self.logs()[-4000:]}")
+            return found
+
+        return wait_for(f"{self.name} to listen", ports)
+
+    @property
+    def health_port(self) -> int:
+        return self._listening()[0]
+
+    @property
+    def metrics_port(self) -> int:
+        return self._listening()[1]
 
     def _get(self, port: int, path: str) -> tuple[int, str]:
         if not self.alive():
@@ -128,7 +145,12 @@ class OperatorProcess:
 
     def probe(self, path: str) -> tuple[int, str]:
         """GET a path on the health port: (status, body); status 0 while nothing listens."""
-        return self._get(self.health_port, path)
+        ports = self.ports()
+        if ports is None:
+            if not self.alive():
+                raise AssertionError(f"operator {self.name} exited with {self.returncode}:\n{self.logs()[-4000:]}")
+            return 0, ""
+        return self._get(ports[0], path)
 
     def metrics_text(self) -> str:
         status, body = self._get(self.metrics_port, "/metrics")
@@ -177,10 +199,8 @@ class OperatorProcess:
             self._log = None
 
 
-def operator_command(
-    rules: Path, kubeconfig: Path, health_port: int, metrics_port: int, extra: Sequence[str] = ()
-) -> list[str]:
-    """`arcane run` as a user types it (JSON logs, so tests can read them)."""
+def operator_command(rules: Path, kubeconfig: Path, extra: Sequence[str] = ()) -> list[str]:
+    """`arcane run` as a user types it, on free ports (0: any), with JSON logs that tests can read."""
     return [
         sys.executable,
         "-m",
@@ -191,9 +211,9 @@ def operator_command(
         "--kubeconfig",
         str(kubeconfig),
         "--health-port",
-        str(health_port),
+        "0",
         "--metrics-port",
-        str(metrics_port),
+        "0",
         "--log-format",
         "json",
         *extra,
@@ -363,7 +383,7 @@ class WatchRecorder:
                             self._events.append((str(event.get("type")), obj))
                 finally:
                     response.release_conn()
-            except Exception as error:  # noqa: BLE001 - a recorder must not die; the test reads `errors`
+            except Exception as error:  # a recorder must not die; the test reads `errors`
                 self.errors.append(repr(error))
                 self._stop.wait(0.2)
 

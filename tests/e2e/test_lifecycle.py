@@ -13,8 +13,10 @@ from kubesim.testing import Kubectl
 from .conftest import StartOperator
 from .harness import (
     DEMO_GROUP,
+    GROUP,
     NAMESPACE,
     WatchRecorder,
+    create_stream,
     demo_objects,
     install_plugin,
     phase,
@@ -55,7 +57,15 @@ def test_streamclass_created_after_start_up_is_watched(
     operator.wait_log("watching demo.arcane.dev/v1/DemoStream")
     wait_for(
         "the StreamClass to be Ready",
-        lambda: (custom.get_cluster_custom_object_status("streaming.sneaksanddata.com", "v1", "streamclasses", "demo").get("status") or {}).get("phase") == "Ready",
+        lambda: (
+            (
+                custom.get_cluster_custom_object_status(
+                    "streaming.sneaksanddata.com", "v1", "streamclasses", "demo"
+                ).get("status")
+                or {}
+            ).get("phase")
+            == "Ready"
+        ),
     )
 
     recorder = WatchRecorder(custom, DEMO_GROUP, "v1", "demostreams").start()
@@ -71,4 +81,35 @@ def test_streamclass_created_after_start_up_is_watched(
         shown = kubectl.run("get", "demostreams", "-n", NAMESPACE, "orders", "-o", "jsonpath={.status.phase}").stdout
         assert shown == "Running"
     jobs = custom.list_namespaced_custom_object("batch", "v1", NAMESPACE, "jobs", label_selector="streamId=orders")
-    assert [job["metadata"]["name"] for job in jobs["items"] if not job["metadata"].get("deletionTimestamp")] == ["orders"]
+    assert [job["metadata"]["name"] for job in jobs["items"] if not job["metadata"].get("deletionTimestamp")] == [
+        "orders"
+    ]
+
+
+@pytest.mark.slow
+def test_no_action_before_every_watch_has_listed(sim: KubeSim, operators: StartOperator, custom: Any) -> None:
+    """A stream found Pending at start-up is not evaluated while the BackfillRequest watch is still listing: its pending request runs as a backfill first, instead of the stream starting without it."""
+    install_plugin(sim)
+    sim.patch(f"{GROUP}/v1", "StreamClass", None, "demo", {"status": {"phase": "Ready"}}, subresource="status")
+    create_stream(custom, stream("orders"))
+    sim.patch(
+        f"{DEMO_GROUP}/v1", "DemoStream", NAMESPACE, "orders", {"status": {"phase": "Pending"}}, subresource="status"
+    )
+    request = {
+        "apiVersion": f"{GROUP}/v1",
+        "kind": "BackfillRequest",
+        "metadata": {"name": "orders-request", "namespace": NAMESPACE},
+        "spec": {"streamClass": "demo", "streamId": "orders"},
+    }
+    custom.create_namespaced_custom_object(GROUP, "v1", NAMESPACE, "backfillrequests", request)
+    sim.faults.add_latency(3.0, verb="list", resource="backfillrequests")
+    jobs = WatchRecorder(custom, "batch", "v1", "jobs").start()
+    try:
+        operators(sim)
+        wait_for("orders to be Running", lambda: phase(sim, "orders") == "Running")
+    finally:
+        jobs.stop()
+    created = [obj["metadata"]["name"] for kind, obj in jobs.events() if kind == "ADDED"]
+    assert created == ["orders-backfill", "orders"]
+    done = custom.get_namespaced_custom_object(GROUP, "v1", NAMESPACE, "backfillrequests", "orders-request")
+    assert done["spec"]["completed"] is True

@@ -89,7 +89,9 @@ def test_rule_edit_changes_behaviour_without_restart(
 
     resume(custom, kubectl, "orders")
     wait_for("orders to be Running", lambda: phase(sim, "orders") == "Running")
-    assert condition_message(get_stream(custom, "orders")) == "The stream runs under edited rules. (rule: start-streaming)"
+    assert (
+        condition_message(get_stream(custom, "orders")) == "The stream runs under edited rules. (rule: start-streaming)"
+    )
     (event,) = events(sim, NAMESPACE, reason="StreamResumed", name="orders")
     assert event["message"] == "Edited rules resumed orders"
     assert operator.alive(), "the operator restarted"
@@ -174,6 +176,8 @@ def test_configmap_symlink_swap_is_reloaded(
 
     resume(custom, kubectl, "orders")
     wait_for("orders to be Running", lambda: phase(sim, "orders") == "Running")
-    assert condition_message(get_stream(custom, "orders")) == "The stream runs under edited rules. (rule: start-streaming)"
+    assert (
+        condition_message(get_stream(custom, "orders")) == "The stream runs under edited rules. (rule: start-streaming)"
+    )
     (event,) = events(sim, NAMESPACE, reason="StreamResumed", name="orders")
     assert event["message"] == "Edited rules resumed orders"

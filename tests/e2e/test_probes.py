@@ -1,0 +1,83 @@
+"""End to end: the health endpoints (readiness after sync, liveness, the Go chart's aliases) and shutdown."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from kubesim import KubeSim
+
+from .conftest import StartOperator
+from .harness import OperatorProcess, install_crds, wait_for
+
+pytestmark = [pytest.mark.e2e]
+
+LIST_LATENCY = 3.0
+
+
+def probe_until_ready(operator: OperatorProcess, timeout: float = 30.0) -> list[tuple[float, int, str]]:
+    """Ask /readyz as fast as it answers until it says 200: (time the answer came, status, body) each."""
+    answers: list[tuple[float, int, str]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body = operator.probe("/readyz")
+        if status:
+            answers.append((time.time(), status, body))
+        if status == 200:
+            return answers
+        time.sleep(0.02)
+    raise AssertionError(f"/readyz never answered 200; last answers: {answers[-3:]}")
+
+
+@pytest.mark.slow
+def test_readyz_is_false_until_every_watch_has_listed(sim: KubeSim, operators: StartOperator) -> None:
+    """/readyz answers 503, naming what is not synced, until every watch's initial LIST has completed, then 200."""
+    sim.faults.add_latency(LIST_LATENCY, verb="list", resource="jobs")
+    operator = operators(sim)
+    answers = probe_until_ready(operator)
+    lists = [r for r in sim.requests.filter(verb="list", resource="jobs") if r.user_agent == "arcane-operator"]
+    assert len(lists) == 1, (answers, lists)
+    (first_list,) = lists
+    listed_at = first_list.timestamp + LIST_LATENCY  # the server cannot have answered the LIST before this
+    early = [(status, body) for at, status, body in answers if at < listed_at]
+    assert early, "the probe never answered while the Job LIST was held back"
+    assert all(status == 503 for status, _ in early), f"ready before the Job watch listed: {early}"
+    assert any("batch/v1/Job in all namespaces: listing" in body for _, body in early)
+    assert answers[-1][1] == 200
+    assert answers[-1][2] == "ready\n"
+    for path in ("/health/ready", "/startup"):
+        assert operator.probe(path) == (200, "ready\n" if path != "/startup" else "started\n")
+
+
+@pytest.mark.slow
+def test_readyz_waits_for_kinds_the_server_does_not_serve_yet(
+    operators: StartOperator, kubesim_factory: Callable[..., KubeSim]
+) -> None:
+    """An operator started before our CRDs exist is not ready, naming the kinds it cannot watch, and becomes ready once they are installed, without a restart."""
+    bare = kubesim_factory(job_default_outcome="succeed-after=0.5s")
+    operator = operators(bare)
+    operator.wait_log("cannot watch streaming.sneaksanddata.com/v1/StreamClass")
+    status, body = operator.probe("/readyz")
+    assert status == 503
+    assert (
+        "- streaming.sneaksanddata.com/v1/StreamClass: not served (no resource serves kind "
+        "streaming.sneaksanddata.com/v1/StreamClass: group-version streaming.sneaksanddata.com/v1 is not served)"
+    ) in body.splitlines()
+    install_crds(bare)
+    operator.wait_ready(30)
+    operator.wait_log("watching streaming.sneaksanddata.com/v1/StreamClass in all namespaces")
+    assert operator.alive()
+
+
+def test_liveness_and_go_chart_aliases_answer(sim: KubeSim, operators: StartOperator) -> None:
+    """/healthz and /health (the Go chart's liveness path) answer 200 at once; /readyz, /health/ready and /startup answer 200 once synced."""
+    operator = operators(sim)
+    wait_for("/healthz to answer", lambda: operator.probe("/healthz")[0] == 200)
+    assert operator.probe("/health") == (200, "alive\n")
+    operator.wait_ready()
+    assert operator.probe("/health/ready") == (200, "ready\n")
+    assert operator.probe("/startup") == (200, "started\n")
+    status, body = operator.probe("/readyz?format=json")
+    assert (status, body.replace(" ", "")) == (200, '{"status":"ready","failures":[]}')
