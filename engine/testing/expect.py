@@ -11,7 +11,7 @@ against what actually happened. This module only reads the record and the world.
 from __future__ import annotations
 
 from engine.core.trace import Trace, render
-from engine.spec.ruleset import Match, RuleSet
+from engine.spec.ruleset import Match, Rule, RuleSet
 from engine.testing.fixture import Expectation, Step
 from engine.testing.match import action_form, action_text, diff, dump, match, match_list
 from engine.testing.results import Failure, StepRecord
@@ -118,7 +118,7 @@ class _Checker:
             )
             why, trace = self.why_not(rule)
             return self.fail(message, f"`{rule}` did not fire: {why}", trace=trace)
-        if expect.exact:
+        if expect.exact and expect.fired:
             extra = [name for name in fired if name not in expect.fired]
             if extra:
                 return self.fail(
@@ -129,17 +129,17 @@ class _Checker:
 
     def why_not(self, rule: str) -> tuple[str, str]:
         """Why `rule` did not fire, from the last evaluation whose document holds it; and that trace."""
-        where = next(((doc.name, group) for doc, group, r in self.ruleset.rules() if r.name == rule), None)
+        where = next(((doc.name, group, r) for doc, group, r in self.ruleset.rules() if r.name == rule), None)
         if where is None:
             return "it is not in the rules under test", ""
-        document, group = where
+        document, group, found = where
         for evaluated in reversed(self.record.evaluations):
             trace = evaluated.evaluation.trace
             own = [g for g in trace.groups if g.document == document]
             if not any(g.group == group.name for g in own):
                 continue
             mine = Trace(trace.facts, trace.related, own)
-            return f"(on {evaluated.key}) {_reason(mine, rule, group.name, group.match)}", render(trace)
+            return f"(on {evaluated.key}) {_reason(mine, found, group.name, group.match)}", render(trace)
         keys = sorted({e.key for e in self.record.evaluations})
         return f"its document `{document}` evaluated none of the objects of this step ({', '.join(keys)})", ""
 
@@ -204,14 +204,19 @@ class _Checker:
         return None
 
 
-def _reason(trace: Trace, rule: str, group: str, match_kind: Match) -> str:
-    """Trace.why_not, plus the case it does not know: an earlier rule's error stopped a first-match group."""
+def _reason(trace: Trace, rule: Rule, group: str, match_kind: Match) -> str:
+    """Trace.why_not, plus what it cannot know: the state rules a rule out even when an earlier rule matched
+    first (the evaluator stops at the winner), and an earlier rule's error that stopped a first-match group."""
     for traced in trace.groups:
         if traced.group != group:
             continue
         names = [s.rule for s in traced.steps]
-        if rule not in names and match_kind is Match.FIRST:
-            failed = next((s for s in traced.steps if s.error), None)
-            if failed is not None and traced.winner is None:
-                return f"rule `{failed.rule}` failed earlier in group `{group}` ({failed.error}), so it was not reached"
-    return trace.why_not(rule, group)
+        if rule.name in names or match_kind is not Match.FIRST:
+            break
+        if rule.states is not None and traced.state not in rule.states:
+            states = ", ".join(sorted(rule.states))
+            return f"the state was {traced.state!r}, which is not among its `from` states ({states})"
+        failed = next((s for s in traced.steps if s.error), None)
+        if failed is not None and traced.winner is None:
+            return f"rule `{failed.rule}` failed earlier in group `{group}` ({failed.error}), so it was not reached"
+    return trace.why_not(rule.name, group)

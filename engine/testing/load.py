@@ -9,6 +9,7 @@ file:line:column. This module runs no rule and touches no cluster.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -29,6 +30,7 @@ from engine.spec.loader import (
     _Builder,  # the safe, position-keeping builder (see _compose_fast)
     load_paths,
     load_texts,
+    rule_files,
 )
 from engine.spec.schema import validate
 from engine.testing.fixture import DEFAULT_CLOCK, Fixture, RuleSource, display_path, plain
@@ -37,6 +39,26 @@ from engine.testing.steps import StepReader
 
 _DECLARES = re.compile(rb"^\s*(apiVersion:\s*[\"']?tests\.arcane\.dev/|kind:\s*[\"']?RuleTest\b)", re.M)
 CRD_API = "apiextensions.k8s.io/v1"
+
+
+_COMPILED: dict[str, RuleSource] = {}
+"""Rule sets compiled in this process, by the content of their files: a run compiles each rule set once, and
+a test session (the pytest integration loads at collection, the runner's own tests load many times) does
+too. Keyed by content, so an edited rule file is compiled again."""
+_COMPILED_MAX = 16
+
+
+def _fingerprint(paths: Iterable[Path]) -> str:
+    """A digest of the names and contents of the files under `paths` ("" when one cannot be read)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        files = rule_files(path) if path.is_dir() else [path]
+        for file in files:
+            try:
+                digest.update(str(file).encode() + b"\0" + file.read_bytes() + b"\0")
+            except OSError:
+                return ""
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +215,12 @@ class _Loader:
         return self.rulesets[key]
 
     def _compile(self, rules: tuple[Path, ...], crd_paths: tuple[Path, ...], where: Location) -> RuleSource | None:
+        fingerprint = _fingerprint((*rules, *crd_paths))
+        cached = _COMPILED.get(fingerprint) if fingerprint else None
+        if cached is not None:
+            return cached
         crds: list[Obj] = []
+        before = len(self.problems)
         for path in crd_paths:
             if path not in self.crds:
                 self.crds[path] = self._crd_file(path)
@@ -204,7 +231,12 @@ class _Loader:
             self.problems.extend(error.problems)
             self.problems.append(Problem(where, "the rules under test do not compile (problems above)", "rules"))
             return None
-        return RuleSource(rules, crd_paths, ruleset, tuple(crds))
+        source = RuleSource(rules, crd_paths, ruleset, tuple(crds))
+        if fingerprint and len(self.problems) == before:
+            if len(_COMPILED) >= _COMPILED_MAX:
+                _COMPILED.pop(next(iter(_COMPILED)))
+            _COMPILED[fingerprint] = source
+        return source
 
     def _crd_file(self, path: Path) -> list[Obj]:
         source = load_paths([path])
