@@ -133,7 +133,11 @@ class KubeClient:
         await self.close()
 
     async def close(self) -> None:
+        """Close every connection at once (TLS ones without the goodbye handshake) and the session."""
         if self._session is not None:
+            connector = self._session.connector
+            if connector is not None:
+                await connector.close(abort_ssl=True)
             await self._session.close()
             self._session = None
 
@@ -334,9 +338,7 @@ class KubeClient:
         auth = self.credentials.header()
         if auth:
             headers["Authorization"] = auth
-        loop = asyncio.get_running_loop()
         idle = options.inactivity_timeout
-        count = 0
         started = self._clock.monotonic()
         answered = False
         try:
@@ -359,19 +361,11 @@ class KubeClient:
                     if resp.status == 401:
                         await self.credentials.refresh()
                     raise error
-                content = resp.content
-                while True:
-                    deadline.reschedule(loop.time() + idle)
-                    line = await content.readline(max_line_length=self.options.max_line_bytes)
-                    if not line:
-                        return count
-                    if line.isspace():
-                        continue
-                    event = orjson.loads(line)
-                    if event.get("type") == "ERROR":
-                        raise error_from_status(event.get("object") or {})
-                    count += 1
-                    on_event(event)
+                try:
+                    return await self._read_events(resp, deadline, idle, on_event)
+                except BaseException:
+                    _abort(resp)
+                    raise
         except TimeoutError as exc:
             if deadline.expired():
                 raise ApiError(0, REASON_INACTIVITY, f"watch {path}: nothing received for {idle:g} s") from exc
@@ -382,6 +376,37 @@ class KubeClient:
             if self._observer is not None and not answered:
                 self._observer.api_request(Verb.WATCH.value, 0, self._clock.monotonic() - started)
             raise ApiError(0, REASON_CONNECTION, f"watch {path}: {type(exc).__name__}: {exc}") from exc
+
+    async def _read_events(
+        self,
+        resp: aiohttp.ClientResponse,
+        deadline: asyncio.Timeout,
+        idle: float,
+        on_event: Callable[[dict[str, Any]], None],
+    ) -> int:
+        loop = asyncio.get_running_loop()
+        content = resp.content
+        count = 0
+        while True:
+            deadline.reschedule(loop.time() + idle)
+            line = await content.readline(max_line_length=self.options.max_line_bytes)
+            if not line:
+                return count
+            if line.isspace():
+                continue
+            event = orjson.loads(line)
+            if event.get("type") == "ERROR":
+                raise error_from_status(event.get("object") or {})
+            count += 1
+            on_event(event)
+
+
+def _abort(resp: aiohttp.ClientResponse) -> None:
+    """Drop an abandoned watch's connection now. A graceful TLS close would wait for the server's goodbye,
+    which a server busy holding a watch may never send (Python < 3.12.8 then leaks the socket)."""
+    connection = resp.connection
+    if connection is not None and connection.transport is not None:
+        connection.transport.abort()
 
 
 _CONNECT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)

@@ -86,7 +86,9 @@ async def test_informer_caches_stripped_objects_and_follows_changes(kubesim: Kub
 def lists_and_watches(sim: KubeSim) -> tuple[int, int]:
     """How many LISTs and WATCHes of configmaps the server has seen."""
     requests = sim.requests
-    return len(requests.filter(verb="list", resource="configmaps")), len(requests.filter(verb="watch", resource="configmaps"))
+    return len(requests.filter(verb="list", resource="configmaps")), len(
+        requests.filter(verb="watch", resource="configmaps")
+    )
 
 
 async def test_compaction_relists_once_and_restart_does_not(kubesim: KubeSim, client: KubeClient) -> None:  # noqa: F811
@@ -129,4 +131,3 @@ async def test_token_rotation_through_a_token_file(kubesim: KubeSim, tmp_path: P
         await eventually(lambda: ("ADDED", "seen") in log.events, timeout=8)
         assert lists_and_watches(kubesim)[0] == 1
         await informer.stop()
-
