@@ -10,8 +10,6 @@ from typing import Any
 
 import pytest
 import yaml
-from kubesim.server import KubeSim
-from kubesim.testing import kubesim, kubesim_factory  # noqa: F401 (fixtures)
 
 from engine.kube.cache import EventKind
 from engine.kube.client import KubeClient
@@ -20,6 +18,8 @@ from engine.kube.config import load_settings
 from engine.kube.informer import Informer, InformerOptions
 from engine.kube.mapper import RESTMapper
 from engine.model import GVK, Obj, ObjectRef, PatchType, Propagation
+from kubesim.server import KubeSim
+from kubesim.testing import kubesim, kubesim_factory  # noqa: F401 (fixtures)
 
 from .fakeapi import eventually
 
