@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
+from engine.spec import compile_ruleset
 from kubesim import KubeSim
 from kubesim.testing import Kubectl
 
@@ -15,6 +16,8 @@ from .harness import (
     DEMO_GROUP,
     GROUP,
     NAMESPACE,
+    RULES,
+    USER_AGENT,
     WatchRecorder,
     create_stream,
     demo_objects,
@@ -113,3 +116,74 @@ def test_no_action_before_every_watch_has_listed(sim: KubeSim, operators: StartO
     assert created == ["orders-backfill", "orders"]
     done = custom.get_namespaced_custom_object(GROUP, "v1", NAMESPACE, "backfillrequests", "orders-request")
     assert done["spec"]["completed"] is True
+
+
+def api_counts(sim: KubeSim) -> dict[tuple[str, str], int]:
+    """The operator's requests as kubesim served them: (verb, status code) -> count."""
+    counts: dict[tuple[str, str], int] = {}
+    for record in sim.requests.records():
+        if record.user_agent == USER_AGENT:
+            key = (record.verb, str(record.status))
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def served(sim: KubeSim, verb: str, status: int, *, subresource: str | None = None, resource: str | None = None) -> int:
+    return sum(
+        1
+        for r in sim.requests.filter(verb=verb, status=status, resource=resource)
+        if r.user_agent == USER_AGENT and (subresource is None or r.subresource == subresource)
+    )
+
+
+@pytest.mark.slow
+def test_metrics_count_what_happened(sim: KubeSim, operators: StartOperator, custom: Any) -> None:
+    """/metrics counts the watch events, evaluations by rule, actions by verb and result and API requests by verb and code of a stream's lifecycle, equal to what the API server served, and shows the active rule set's digest."""
+    install_plugin(sim)
+    operator = operators(sim)
+    operator.wait_log("watching demo.arcane.dev/v1/DemoStream")  # once the class is Ready
+    operator.wait_ready()
+    create_stream(custom, stream("orders"))
+    wait_for("orders to be Running", lambda: phase(sim, "orders") == "Running")
+
+    def api_requests_match() -> bool:
+        metrics = operator.metrics()
+        counted = {
+            (labels["verb"], labels["code"]): int(value)
+            for labels, value in metrics.samples["arcane_api_requests_total"]
+        }
+        return counted == api_counts(sim)
+
+    wait_for("the API request counters to equal kubesim's request log", api_requests_match, 10)
+    metrics = operator.metrics()
+    assert metrics.value("arcane_api_requests_total", verb="create", code="201") > 0
+
+    def actions(verb: str) -> int:
+        return int(metrics.value("arcane_actions_total", verb=verb, result="ok"))
+
+    assert actions("create") == served(sim, "create", 201, resource="jobs") + served(
+        sim, "create", 201, resource="backfillrequests"
+    )
+    assert actions("create") == 3  # the initial BackfillRequest, the backfill Job, the streaming Job
+    assert actions("event") == served(sim, "create", 201, resource="events")
+    assert actions("patch-status") == served(sim, "patch", 200, subresource="status")
+    assert actions("patch") == served(sim, "patch", 200, subresource="") == 1  # the request completed
+    assert actions("delete") == served(sim, "delete", 200) == 1  # the backfill Job
+    assert metrics.value("arcane_actions_total", result="error") == 0
+
+    stream_kind = "demo.arcane.dev/v1/DemoStream"
+    assert metrics.value("arcane_events_received_total", kind=stream_kind, type="ADDED") == 1
+    assert metrics.value("arcane_events_received_total", kind=stream_kind, type="MODIFIED") >= 3
+    assert metrics.value("arcane_events_received_total", kind="batch/v1/Job", type="ADDED") == 2
+    assert metrics.value("arcane_relists_total", kind=stream_kind, reason="initial") == 1
+    lifecycle = ["request-initial-backfill", "start-backfill", "backfill-completed", "start-streaming"]
+    for rule in ["class-created", "class-ready", *lifecycle, "request-accepted", "request-completed"]:
+        assert metrics.value("arcane_evaluations_total", rule=rule, outcome="decided") >= 1, rule
+    assert metrics.value("arcane_evaluations_total", outcome="error") == 0
+    assert metrics.value("arcane_queue_adds_total") >= metrics.value("arcane_queue_work_seconds_count") > 0
+    assert metrics.value("arcane_reloads_total") == 0
+    assert metrics.value("arcane_leader") == 0
+
+    (started,) = [r for r in operator.records() if r["msg"] == "operator started"]
+    assert metrics.labels("arcane_ruleset_info") == [{"digest": started["digest"]}]
+    assert started["digest"] == compile_ruleset([RULES]).digest
