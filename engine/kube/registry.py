@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import TYPE_CHECKING
 
 from engine.kube.cache import CacheRegistry
 from engine.kube.client import KubeClient
@@ -97,3 +98,11 @@ class InformerSet:
 
     def list(self, gvk: GVK, namespace: str | None = None) -> list[Obj]:
         return self._caches.list(gvk, namespace)
+
+
+if TYPE_CHECKING:
+    from engine.core.store import ObjectStore
+
+    def _is_an_object_store(informers: InformerSet) -> ObjectStore:
+        """mypy checks here that InformerSet keeps matching the protocol the evaluator reads through."""
+        return informers
