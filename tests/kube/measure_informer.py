@@ -139,7 +139,7 @@ async def cold_list(pages: list[bytes], freeze: bool, trace: bool = False) -> tu
     if trace:
         tracemalloc.start()
     started = time.process_time()
-    await informer._list(RelistReason.INITIAL)  # noqa: SLF001
+    await informer._list(RelistReason.INITIAL)
     elapsed = time.process_time() - started
     retained = 0
     if trace:
@@ -178,12 +178,12 @@ async def main() -> None:
     gc.unfreeze()
 
     queue: WorkQueue[tuple[str, str]] = WorkQueue()
-    informer._handler = lambda kind, old, new: queue.add(("ns", "name"), Priority.NORMAL)  # noqa: SLF001
+    informer._handler = lambda kind, old, new: queue.add(("ns", "name"), Priority.NORMAL)
     lines = [orjson.dumps({"type": "MODIFIED", "object": job(i % N, 200000 + i)}) for i in range(30_000)]
     timings = []
     for line in lines:
         started = time.process_time()
-        informer._on_event(orjson.loads(line))  # noqa: SLF001
+        informer._on_event(orjson.loads(line))
         timings.append(time.process_time() - started)
     timings.sort()
     print(
