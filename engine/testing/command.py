@@ -75,24 +75,24 @@ def selected(fixture: Fixture, patterns: Sequence[str]) -> bool:
 class Progress:
     """`[12/150] file::name` rewritten in place on a terminal, once the run has lasted PROGRESS_AFTER seconds."""
 
-    def __init__(self, stream: TextIO, total: int, enabled: bool) -> None:
-        self.stream = stream
+    def __init__(self, output: TextIO, total: int, enabled: bool) -> None:
+        self.output = output
         self.total = total
-        self.enabled = enabled and stream.isatty()
+        self.enabled = enabled and output.isatty()
         self.started = time.perf_counter()
         self.shown = False
 
     def update(self, done: int, current: str) -> None:
         if not self.enabled or time.perf_counter() - self.started < PROGRESS_AFTER:
             return
-        self.stream.write(f"\r\x1b[K[{done}/{self.total}] {current}"[:200])
-        self.stream.flush()
+        self.output.write(f"\r\x1b[K[{done}/{self.total}] {current}"[:200])
+        self.output.flush()
         self.shown = True
 
     def clear(self) -> None:
         if self.shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
+            self.output.write("\r\x1b[K")
+            self.output.flush()
 
 
 async def run_all(fixtures: Sequence[Fixture], progress: Progress | None = None) -> list[FixtureResult]:

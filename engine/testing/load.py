@@ -327,10 +327,13 @@ def _compose_fast(name: str, data: bytes) -> list[Document] | None:
         if "\x00" in text:
             return None
         documents = []
+        lines = text.splitlines()
         for index, node in enumerate(yaml.compose_all(text, Loader=loader)):
             if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
                 continue
             positions = Positions(name)
+            if hasattr(positions, "lines"):  # newer loaders place columns inside strings with the source lines
+                positions.lines = lines
             documents.append(Document(name, index, _Builder(positions).build(node, ()), positions))
     except (UnicodeDecodeError, yaml.YAMLError):
         return None
