@@ -60,7 +60,7 @@ def render_failure(result: FixtureResult, trace: bool = True) -> str:
     failure = result.failure
     assert failure is not None
     fixture = result.fixture
-    head = f"FAILED {fixture.id} ({fixture.file}:{fixture.location.line})"
+    head = f"FAILED {fixture.id} (line {fixture.location.line})"
     if fixture.must_fail and result.observed is not None and failure is not result.observed:
         head += f" [mustFail: {fixture.must_fail!r}]"
     return head + "\n" + _indent(failure.render(trace))

@@ -60,7 +60,7 @@ def test_exit_1_when_a_fixture_fails_with_the_failure_in_full(write: Write, tmp_
     path = suite(write, tmp_path)
     code, out, _ = run([path])
     assert code == 1
-    assert f"FAILED {path}/b.yaml::pauses ({path}/b.yaml:1)\n  step 1 (evaluate Widget/w1, line 11):\n" in out
+    assert f"FAILED {path}/b.yaml::pauses (line 1)\n  step 1 (evaluate Widget/w1, line 11):\n" in out
     assert "    expected rule `pause` to fire, but `start` fired instead\n" in out
     assert "    `pause` did not fire: (on Widget/default/w1) its condition `paused` was false\n" in out
     assert "    trace:\n      related objects:\n" in out
