@@ -161,7 +161,7 @@ class _Checker:
     def events(self, expect: Expectation) -> Failure | None:
         if not expect.events:
             return None
-        actual = [dict(event) for event in self.record.events]
+        actual = [{key: value for key, value in event.items() if key != "metadata"} for event in self.record.events]
         wanted = list(expect.events)
         failed = match_list(wanted, actual, expect.exact, "events", "event")
         if failed is None:
@@ -187,7 +187,9 @@ class _Checker:
             assert not isinstance(selector, str)
             found = self.world.find(selector)
             if not found:
-                return self.fail(f"expected {selector} to exist, but there is no such object")
+                same = self.world.named(selector.kind)
+                there = f"{selector.kind} objects: {', '.join(same)}" if same else f"there is no {selector.kind}"
+                return self.fail(f"expected {selector} to exist, but there is no such object", there)
             failed = match(dict(wanted), dict(found[0]))
             if failed is not None:
                 return self.fail(

@@ -90,14 +90,18 @@ def discover(paths: Iterable[Path | str]) -> tuple[list[tuple[str, bytes]], list
     """Fixture files: named files as they are; under directories, YAML files declaring RuleTest documents."""
     found: list[tuple[str, bytes]] = []
     problems: list[Problem] = []
+    seen: set[Path] = set()
     for given in paths:
         path = Path(given)
         if path.is_file():
-            found.append((display_path(path), path.read_bytes()))
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                found.append((display_path(path), path.read_bytes()))
         elif path.is_dir():
             for candidate in _yaml_files(path):
                 data = candidate.read_bytes()
-                if _DECLARES.search(data):
+                if candidate.resolve() not in seen and _DECLARES.search(data):
+                    seen.add(candidate.resolve())
                     found.append((display_path(candidate), data))
         else:
             problems.append(Problem(Location(str(path)), "no such file or directory", "missing"))

@@ -51,7 +51,7 @@ class Runner:
         self.fixture = fixture
         self.ruleset = fixture.rules.ruleset
         self.clock = Clock(fixture.clock)
-        cluster = MemoryCluster(self.clock.text, seed=fixture.id)
+        cluster = MemoryCluster(self.clock.text, seed=fixture.name)  # generated uids do not depend on paths
         for crd in fixture.rules.crds:
             cluster.learn(crd)
         self.world = World(cluster, self.clock)

@@ -71,13 +71,17 @@ class World:
         if found:
             versions = ", ".join(sorted(str(obj.get("apiVersion")) for obj in found))
             raise StepError(f"{selector} is ambiguous ({versions}): give its apiVersion")
-        same_kind = sorted(
+        same_kind = self.named(selector.kind)
+        there = f"; {selector.kind} objects: {', '.join(same_kind)}" if same_kind else ""
+        raise StepError(f"there is no {selector} in the cluster{there}")
+
+    def named(self, kind: str, limit: int = 10) -> list[str]:
+        """`Kind/namespace/name` of the objects of a kind (the first `limit`, sorted), for messages."""
+        return sorted(
             f"{gvk.kind}/{namespace}/{name}" if namespace else f"{gvk.kind}/{name}"
             for (gvk, namespace, name) in self.cluster.objects
-            if gvk.kind == selector.kind
-        )
-        there = f"; {selector.kind} objects: {', '.join(same_kind[:10])}" if same_kind else ""
-        raise StepError(f"there is no {selector} in the cluster{there}")
+            if gvk.kind == kind
+        )[:limit]
 
     # --- changes ----------------------------------------------------------------------------------------
 

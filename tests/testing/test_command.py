@@ -78,9 +78,13 @@ def test_exit_2_for_unusable_input(tmp_path: Path) -> None:
 
 
 def test_no_fixtures_is_a_pass_unless_required(tmp_path: Path) -> None:
-    """An empty directory passes with a note; --require-fixtures makes it a failure (exit 1)."""
+    """An empty directory passes with a note; --require-fixtures makes it a failure (exit 1); JUnit is still written."""
     assert run([str(tmp_path)]) == (0, "", f"arcane rules test: no fixtures found in {tmp_path}\n")
-    assert run([str(tmp_path), "--require-fixtures"])[0] == 1
+    report = tmp_path.parent / f"{tmp_path.name}-junit.xml"
+    assert run([str(tmp_path), "--require-fixtures", "--junit", str(report)])[0] == 1
+    root = ET.parse(report).getroot()
+    check_junit(root)
+    assert (root.attrib["tests"], len(root)) == ("0", 0)
 
 
 def test_k_selects_by_substring_or_glob(write: Write, tmp_path: Path) -> None:

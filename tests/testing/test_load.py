@@ -194,3 +194,10 @@ def test_durations_and_references_parse() -> None:
         "Job", "j", None, "batch/v1"
     )
     assert parse_selector("a/b/c/d") == "expected `Kind/name` or `Kind/namespace/name`, found 'a/b/c/d'"
+
+
+def test_a_file_given_twice_is_loaded_once(write: Write, tmp_path: Path) -> None:
+    """A fixture file named directly and found under a directory too is loaded once (ids stay unique)."""
+    path = write(fixture_text("steps:\n  - advance: 1s\n", "once"), "f.yaml")
+    suite = load_suite([tmp_path, path])
+    assert [f.name for f in suite.fixtures] == ["once"]
