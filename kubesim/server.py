@@ -34,6 +34,7 @@ from kubesim.reqlog import RequestLog
 from kubesim.resources import ResourceType
 from kubesim.runtime import Runtime, Settings
 from kubesim.selectors import parse_label_selector
+from kubesim.tlsserver import TlsServer
 
 T = TypeVar("T")
 
@@ -81,6 +82,7 @@ class KubeSim:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
+        self._tls: TlsServer | None = None
         self._port = 0
         self._ready = threading.Event()
         self._failure: BaseException | None = None
@@ -160,18 +162,33 @@ class KubeSim:
 
     async def _open(self, port: int) -> None:
         assert self._runner is not None
-        context = tlsdata.server_context() if self.options.tls else None
-        self._site = web.TCPSite(self._runner, self.options.host, port, reuse_address=True, ssl_context=context)
+        if self.options.tls:
+            # Our own TLS transport: asyncio's costs about as much per request as a small API call.
+            loop, factory = asyncio.get_running_loop(), self._runner.server
+            assert factory is not None
+            self._tls = TlsServer(loop, factory, tlsdata.server_context(), self.options.host, port)
+            self._port = self._tls.port
+            return
+        self._site = web.TCPSite(self._runner, self.options.host, port, reuse_address=True)
         await self._site.start()
         server = self._site._server
         assert server is not None
         assert isinstance(server, asyncio.base_events.Server)
         self._port = server.sockets[0].getsockname()[1]
 
+    async def _close_listener(self) -> None:
+        if self._tls is not None:
+            self._tls.close()
+            self._tls = None
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+
     async def _shutdown(self) -> None:
         for controller in getattr(self, "_controllers", []):
             controller.stop()
         self.runtime.drop_watches()
+        await self._close_listener()
         self._abort_connections()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -290,9 +307,7 @@ class KubeSim:
 
     async def _restart(self, down_for: float) -> None:
         self.runtime.drop_watches()
-        if self._site is not None:
-            await self._site.stop()
-            self._site = None
+        await self._close_listener()
         self._abort_connections()
         port = self._port
 

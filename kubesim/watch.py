@@ -191,6 +191,8 @@ async def serve(  # noqa: PLR0917, PLR0915 - one streaming loop over the request
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stream.wake.wait(), timeout=max(wait, 0.001))
         await response.write_eof()
+    except ConnectionResetError:
+        pass  # the client went away: nothing left to tell it
     finally:
         bucket.watchers.discard(stream)
         runtime.watchers.discard(stream)
