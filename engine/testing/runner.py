@@ -185,8 +185,12 @@ class Runner:
         evaluation = evaluate(self.ruleset, Snapshot(obj, self.cluster), self.clock.now)
         record.evaluations.append(Evaluated(key, evaluation))
         self._cover(evaluation.decisions, evaluation.trace.groups)
+        unmatched = {step.rule for group in evaluation.trace.groups for step in group.steps if step.error}
         writers: list[str] = []
         for decision in evaluation.decisions:
+            if decision.provenance.rule in unmatched:  # its condition failed: an error, but it did not fire
+                record.errors.append(ErrorRecord(decision.provenance.rule, decision.error, key))
+                continue
             if await self._execute(decision, obj, record, key):
                 writers.append(f"rule `{decision.provenance.rule}` on {key}: {_texts(decision)}")
         return evaluation, writers
