@@ -37,9 +37,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.fixture
-def sim(kubesim_factory: Callable[..., KubeSim]) -> KubeSim:
-    """A simulator with our CRDs; Jobs succeed 0.5 s after they start (unless a template says otherwise)."""
-    cluster = kubesim_factory(job_default_outcome="succeed-after=0.5s")
+def sim(request: pytest.FixtureRequest, kubesim_factory: Callable[..., KubeSim]) -> KubeSim:
+    """A simulator with our CRDs; Jobs succeed 0.5 s after they start, unless a template says otherwise or the
+    test parametrizes this fixture indirectly with other seconds."""
+    seconds = float(getattr(request, "param", 0.5))
+    cluster = kubesim_factory(job_default_outcome=f"succeed-after={seconds:g}s")
     install_crds(cluster)
     return cluster
 
