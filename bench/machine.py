@@ -1,0 +1,70 @@
+"""The machine and the code a run measured: CPU model, cores, RAM, Python, date, git commit.
+
+Where this sits: bench.cli puts this at the top of every results file and Markdown section, so that figures
+are never read without the hardware and the revision they came from.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.sim import REPO
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _ram_bytes() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _git(*args: str) -> str:
+    try:
+        result = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10, check=False)
+    except OSError:
+        return ""
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def describe() -> dict[str, Any]:
+    """Everything a reader needs to place a figure."""
+    cores = os.cpu_count() or 0
+    return {
+        "cpu": _cpu_model(),
+        "cores": cores,
+        "ram_gib": round(_ram_bytes() / 2**30, 1),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "os": f"{platform.system()} {platform.release()}",
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": _git("rev-parse", "--short=12", "HEAD") or "unknown",
+        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+    }
+
+
+def one_line(machine: dict[str, Any]) -> str:
+    """`AMD EPYC, 2 cores, 23.5 GiB RAM, CPython 3.11.7, Linux 5.15; 2026-11-27 07:30 UTC; commit abc (dirty)`."""
+    dirty = " (uncommitted changes)" if machine.get("dirty") else ""
+    return (
+        f"{machine['cpu']}, {machine['cores']} cores, {machine['ram_gib']} GiB RAM, "
+        f"{machine['implementation']} {machine['python']}, {machine['os']}; {machine['date']}; "
+        f"commit `{machine['commit']}`{dirty}"
+    )

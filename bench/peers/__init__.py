@@ -1,0 +1,1 @@
+"""Peers: the same Arcane lifecycle written with other frameworks, run through the same scenarios."""
