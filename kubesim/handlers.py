@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from aiohttp import web
 from multidict import CIMultiDict, MultiMapping
 
 from kubesim import errors, protobuf, watch
@@ -25,20 +24,19 @@ from kubesim.routes import RequestInfo
 from kubesim.runtime import Runtime
 from kubesim.selectors import parse_field_selector, parse_label_selector
 from kubesim.tables import NAME_AGE, Printer
+from kubesim.wire import Request, Response, StreamResponse
 
 JSON_TYPE = "application/json"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 _ACCEPTED_PATCHES = [PatchType.JSON, PatchType.MERGE, PatchType.STRATEGIC, PatchType.APPLY_YAML, PatchType.APPLY_CBOR]
 
 
-def respond(
-    body: Any, status: int = 200, content_type: str = JSON_TYPE, warnings: list[str] | None = None
-) -> web.Response:
+def respond(body: Any, status: int = 200, content_type: str = JSON_TYPE, warnings: list[str] | None = None) -> Response:
     """A JSON response (with Warning headers)."""
     headers: CIMultiDict[str] = CIMultiDict({"Content-Type": content_type})
     for warning in warnings or []:
         headers.add("Warning", '299 - "' + warning.replace("\\", "\\\\").replace('"', '\\"') + '"')
-    return web.Response(body=body if isinstance(body, bytes) else dumps(body), status=status, headers=headers)
+    return Response(body if isinstance(body, bytes) else dumps(body), status, headers)
 
 
 def _view(accept: str) -> tuple[str, str]:
@@ -59,7 +57,7 @@ def _flag(query: MultiMapping[str], name: str) -> bool:
     return query.get(name, "").lower() in ("true", "1")
 
 
-def write_options(request: web.Request, subresource: str) -> WriteOptions:
+def write_options(request: Request, subresource: str) -> WriteOptions:
     """dryRun, fieldManager, fieldValidation and force from the query."""
     query = request.query
     dry = query.getall("dryRun", [])
@@ -83,9 +81,9 @@ def write_options(request: web.Request, subresource: str) -> WriteOptions:
     )
 
 
-async def read_body(request: web.Request) -> Any:
+def read_body(request: Request) -> Any:
     """The request body decoded by its Content-Type (JSON, YAML, protobuf, patch types)."""
-    raw = await request.read()
+    raw = request.body
     if not raw:
         return None
     content_type = request.headers.get("Content-Type", JSON_TYPE).split(";", 1)[0].strip().lower()
@@ -131,7 +129,7 @@ class ResourceHandler:
         return rt.strategy.printer or NAME_AGE
 
     def table(
-        self, rt: ResourceType, objects: list[JSON], request: web.Request, version: str, headers: bool = True
+        self, rt: ResourceType, objects: list[JSON], request: Request, version: str, headers: bool = True
     ) -> JSON:
         """A Table of objects, as negotiated."""
         include = request.query.get("includeObject", "Metadata")
@@ -140,8 +138,8 @@ class ResourceHandler:
         return table
 
     def render(
-        self, rt: ResourceType, obj: JSON, request: web.Request, status: int = 200, warnings: list[str] | None = None
-    ) -> web.Response:
+        self, rt: ResourceType, obj: JSON, request: Request, status: int = 200, warnings: list[str] | None = None
+    ) -> Response:
         """One object as JSON, a one-row Table or PartialObjectMetadata."""
         view, version = _view(request.headers.get("Accept", JSON_TYPE))
         if view == "table":
@@ -157,10 +155,9 @@ class ResourceHandler:
             return respond(partial, status, f"{JSON_TYPE};as=PartialObjectMetadata;v={version};g=meta.k8s.io", warnings)
         return respond(obj, status, warnings=warnings)
 
-    async def handle(self, request: web.Request, info: RequestInfo, stalled: bool) -> web.StreamResponse:
-        """Dispatch one resource request."""
-        runtime = self.runtime
-        rt = runtime.registry.lookup(info.group, info.version, info.resource)
+    def resolve(self, info: RequestInfo) -> ResourceType:
+        """The resource type a request addresses; 404 or 405 when it is not served so."""
+        rt = self.runtime.registry.lookup(info.group, info.version, info.resource)
         if rt is None:
             raise errors.ApiError(404, errors.Reason.NOT_FOUND, "the server could not find the requested resource", {})
         if not rt.namespaced and info.namespace and info.resource != "namespaces":
@@ -172,43 +169,47 @@ class ResourceHandler:
         verb = info.verb
         if not info.subresource and verb not in rt.verbs:
             raise errors.method_not_allowed()
+        return rt
+
+    def handle(self, request: Request, info: RequestInfo) -> Response:
+        """Dispatch one resource request (watches go to `watch`)."""
+        runtime = self.runtime
+        rt = self.resolve(info)
         namespace = info.namespace if rt.namespaced else ""
-        match verb:
+        match info.verb:
             case "get":
                 return self.get(rt, namespace, info, request)
             case "list":
                 return self.list(rt, info.namespace or None, request)
-            case "watch":
-                return await self.watch(rt, info.namespace or None, request, stalled)
             case "create":
-                return await self.create(rt, namespace, info, request)
+                return self.create(rt, namespace, info, request)
             case "update":
-                body = await read_body(request)
+                body = read_body(request)
                 opts = write_options(request, info.subresource)
                 if info.subresource == "scale":
                     return self.update_scale(rt, namespace, info.name, body, opts, request)
                 result = runtime.api.update(rt, namespace, info.name, body, opts)
                 return self.render(rt, result.obj, request, 200, result.warnings)
             case "patch":
-                return await self.patch(rt, namespace, info, request)
+                return self.patch(rt, namespace, info, request)
             case "delete":
-                return await self.delete(rt, namespace, info, request)
+                return self.delete(rt, namespace, info, request)
             case "deletecollection":
-                options = await self.delete_options(request)
+                options = self.delete_options(request)
                 objs = runtime.api.delete_collection(
                     rt, info.namespace or None, list_query(request.query), options, write_options(request, "")
                 )
                 return respond({"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": {}, "items": objs})
         raise errors.method_not_allowed()
 
-    def get(self, rt: ResourceType, namespace: str, info: RequestInfo, request: web.Request) -> web.Response:
+    def get(self, rt: ResourceType, namespace: str, info: RequestInfo, request: Request) -> Response:
         obj = self.runtime.api.get(rt, namespace, info.name)
         if info.subresource == "log":
             text = self.runtime.pod_logs.get((namespace, info.name), "")
             tail = request.query.get("tailLines")
             if tail and tail.isdigit():
                 text = "".join(text.splitlines(keepends=True)[-int(tail) :]) if int(tail) else ""
-            return web.Response(body=text.encode(), content_type="text/plain")
+            return Response(text.encode(), content_type="text/plain")
         if info.subresource == "scale":
             scale = getattr(rt.strategy, "scale", None)
             if scale is None:
@@ -218,7 +219,7 @@ class ResourceHandler:
             return respond(scale_of(obj, scale, rt))
         return self.render(rt, obj, request)
 
-    def list(self, rt: ResourceType, namespace: str | None, request: web.Request) -> web.Response:
+    def list(self, rt: ResourceType, namespace: str | None, request: Request) -> Response:
         result = self.runtime.api.list(rt, namespace, list_query(request.query))
         meta: JSON = {"resourceVersion": result.resource_version}
         if result.continue_token:
@@ -240,9 +241,10 @@ class ResourceHandler:
             return respond(doc, content_type=f"{JSON_TYPE};as=PartialObjectMetadataList;v={version};g=meta.k8s.io")
         return respond({"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": meta, "items": result.items})
 
-    async def watch(
-        self, rt: ResourceType, namespace: str | None, request: web.Request, stalled: bool
-    ) -> web.StreamResponse:
+    async def watch(self, request: Request, info: RequestInfo, stalled: bool) -> StreamResponse:
+        """Stream a watch (`kubesim.watch`)."""
+        rt = self.resolve(info)
+        namespace = info.namespace or None
         query = request.query
         timeout_text = query.get("timeoutSeconds")
         params = watch.WatchParams(
@@ -274,8 +276,8 @@ class ResourceHandler:
             content_type,
         )
 
-    async def create(self, rt: ResourceType, namespace: str, info: RequestInfo, request: web.Request) -> web.Response:
-        body = await read_body(request)
+    def create(self, rt: ResourceType, namespace: str, info: RequestInfo, request: Request) -> Response:
+        body = read_body(request)
         if info.subresource:
             raise errors.method_not_allowed()
         if rt.group == "authorization.k8s.io":
@@ -302,12 +304,12 @@ class ResourceHandler:
             }
         return out
 
-    async def patch(self, rt: ResourceType, namespace: str, info: RequestInfo, request: web.Request) -> web.Response:
+    def patch(self, rt: ResourceType, namespace: str, info: RequestInfo, request: Request) -> Response:
         content_type = request.headers.get("Content-Type", "")
         patch_type = PatchType.parse(content_type)
         if patch_type is None or patch_type is PatchType.APPLY_CBOR:
             raise errors.unsupported_media_type(content_type, [str(t) for t in _ACCEPTED_PATCHES])
-        body = await read_body(request)
+        body = read_body(request)
         opts = write_options(request, info.subresource)
         if info.subresource == "scale":
             scale = self.runtime.api.get(rt, namespace, info.name)
@@ -322,10 +324,10 @@ class ResourceHandler:
         name: str,
         body: Any,
         opts: WriteOptions,
-        request: web.Request,
+        request: Request,
         patch_type: PatchType | None = None,
         current: JSON | None = None,
-    ) -> web.Response:
+    ) -> Response:
         """PUT or PATCH of a custom resource's scale subresource: writes spec replicas."""
         scale = getattr(rt.strategy, "scale", None)
         if scale is None:
@@ -347,9 +349,9 @@ class ResourceHandler:
         result: WriteResult = self.runtime.api.patch(rt, namespace, name, PatchType.MERGE, patch, opts)
         return respond(scale_of(result.obj, scale, rt))
 
-    async def delete_options(self, request: web.Request) -> DeleteOptions:
+    def delete_options(self, request: Request) -> DeleteOptions:
         """DeleteOptions from the body (JSON or protobuf) and the query."""
-        body = await read_body(request)
+        body = read_body(request)
         body = body if isinstance(body, dict) else {}
         query = request.query
         policy = body.get("propagationPolicy") or query.get("propagationPolicy")
@@ -372,11 +374,9 @@ class ResourceHandler:
             propagation, pre.get("uid"), pre.get("resourceVersion"), int(grace) if grace is not None else None
         )
 
-    async def delete(self, rt: ResourceType, namespace: str, info: RequestInfo, request: web.Request) -> web.Response:
-        options = await self.delete_options(request)
+    def delete(self, rt: ResourceType, namespace: str, info: RequestInfo, request: Request) -> Response:
+        options = self.delete_options(request)
         opts = write_options(request, "")
-        if not opts.dry_run and request.can_read_body is False:
-            pass
         result = self.runtime.api.delete(rt, namespace, info.name, options, opts)
         if result.removed and not rt.strategy.return_deleted_object:
             meta = result.obj["metadata"]

@@ -1,6 +1,6 @@
-"""The aiohttp application: authentication, faults, the request log, and routing.
+"""The HTTP API of one simulator: authentication, faults, the request log, and routing.
 
-One catch-all route decomposes each request (`kubesim.routes`), checks the bearer token, applies the
+`kubesim.wire` parses each request; `handle` decomposes it (`kubesim.routes`), checks the bearer token, applies the
 fault decisions, and hands resource requests to `kubesim.handlers`; discovery, OpenAPI, /version and
 health checks are answered here; `/kubesim/...` is the admin endpoint (faults, request log, clock),
 which needs no token. Every request ends up in the request log.
@@ -11,18 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
-
-from aiohttp import web
 
 from kubesim import errors
 from kubesim.discovery import AGGREGATED_TYPES, version_info, wants_aggregated
 from kubesim.errors import ApiError
+from kubesim.faults import Decision
 from kubesim.handlers import ResourceHandler, respond
 from kubesim.meta import loads
 from kubesim.reqlog import RequestRecord
 from kubesim.routes import RequestInfo, parse
 from kubesim.runtime import Runtime
+from kubesim.wire import Answer, Request, Response, StreamResponse
 
 log = logging.getLogger("kubesim")
 _ANONYMOUS = ("/version", "/healthz", "/livez", "/readyz")
@@ -40,75 +41,98 @@ class HttpApi:
         self.runtime = runtime
         self.resources = ResourceHandler(runtime)
 
-    def application(self) -> web.Application:
-        """A fresh aiohttp application serving this simulator."""
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        return app
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        """Serve and log one request."""
-        runtime = self.runtime
+    def handle(self, request: Request) -> Answer:
+        """Serve and log one request: an answer now, or a coroutine when it must wait (watch, latency, admin)."""
         started = time.monotonic()
         query = request.query
         info = parse(request.method, request.path, query.get("watch", "").lower() in ("true", "1"))
         record = RequestRecord(
-            timestamp=time.time(),
-            method=request.method,
-            verb=info.verb,
-            path=request.path,
-            query=dict(query),
-            group=info.group,
-            version=info.version,
-            resource=info.resource,
-            subresource=info.subresource,
-            namespace=info.namespace,
-            name=info.name,
+            time.time(),
+            request.method,
+            info.verb,
+            request.path,
+            dict(query),
+            info.group,
+            info.version,
+            info.resource,
+            info.subresource,
+            info.namespace,
+            info.name,
             user_agent=request.headers.get("User-Agent", ""),
         )
-        response: web.StreamResponse
-        logged = False
         try:
             if request.path.startswith("/kubesim/"):
-                response = await self.admin(request)
-            else:
-                self.authenticate(request, record)
-                decision = runtime.faults.decide(info)
+                return self._later(request, self.admin(request), record, started)
+            self.authenticate(request, record)
+            decision = self.runtime.faults.decide(info)
+            if decision.labels:
                 record.fault = ",".join(decision.labels)
-                if decision.latency:
-                    await asyncio.sleep(decision.latency)
-                if decision.error is not None:
-                    raise decision.error
-                if info.verb == "watch" and info.is_resource:
-                    record.status = 200
-                    runtime.requests.append(record)
-                    logged = True
-                    if decision.close:
-                        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
-                        await response.prepare(request)
-                        await response.write_eof()
-                    else:
-                        response = await self.resources.handle(request, info, decision.stall)
-                    record.duration = time.monotonic() - started
-                    return response
-                response = await self.dispatch(request, info)
-        except ApiError as error:
-            response = respond(error.status(), error.code)
-            for key, value in error.headers.items():
-                response.headers[key] = value
-        except asyncio.CancelledError:
-            raise
+            if decision.latency or (info.verb == "watch" and info.is_resource):
+                return self._waited(request, info, decision, record, started)
+            if decision.error is not None:
+                raise decision.error
+            response = self.dispatch(request, info)
         except Exception as error:
-            log.exception("kubesim failed to serve %s %s", request.method, request.path)
-            failure = ApiError(500, errors.Reason.INTERNAL_ERROR, f"Internal error occurred: {error!r}", {})
-            response = respond(failure.status(), 500)
+            response = self._failure(request, error)
+        return self._done(response, record, started)
+
+    def _done(self, response: Response, record: RequestRecord, started: float) -> Response:
         record.status = response.status
         record.duration = time.monotonic() - started
-        if not logged:
-            runtime.requests.append(record)
+        self.runtime.requests.append(record)
         return response
 
-    def authenticate(self, request: web.Request, record: RequestRecord) -> None:
+    @staticmethod
+    def _failure(request: Request, error: Exception) -> Response:
+        if not isinstance(error, ApiError):
+            log.error("kubesim failed to serve %s %s", request.method, request.path, exc_info=error)
+            error = ApiError(500, errors.Reason.INTERNAL_ERROR, f"Internal error occurred: {error!r}", {})
+        response = respond(error.status(), error.code)
+        for key, value in error.headers.items():
+            response.headers[key] = value
+        return response
+
+    async def _later(
+        self, request: Request, answer: Awaitable[Response], record: RequestRecord, started: float
+    ) -> Response:
+        try:
+            response = await answer
+        except Exception as error:
+            response = self._failure(request, error)
+        return self._done(response, record, started)
+
+    async def _waited(
+        self, request: Request, info: RequestInfo, decision: Decision, record: RequestRecord, started: float
+    ) -> Response | StreamResponse:
+        """Requests that wait: injected latency, then the request; watches (logged when they open)."""
+        try:
+            if decision.latency:
+                await asyncio.sleep(decision.latency)
+            if decision.error is not None:
+                raise decision.error
+            if info.verb == "watch" and info.is_resource:
+                self.resources.resolve(info)
+                record.status = 200
+                self.runtime.requests.append(record)
+                try:
+                    if decision.close:
+                        stream = StreamResponse(status=200, headers={"Content-Type": "application/json"})
+                        await stream.prepare(request)
+                        await stream.write_eof()
+                    else:
+                        stream = await self.resources.watch(request, info, decision.stall)
+                finally:
+                    record.duration = time.monotonic() - started
+                return stream
+            response = self.dispatch(request, info)
+        except Exception as error:
+            response = self._failure(request, error)
+            if record.status:  # a watch, logged when it opened, refused before streaming (bad resourceVersion)
+                record.status = response.status
+                return response
+        return self._done(response, record, started)
+
+    def authenticate(self, request: Request, record: RequestRecord) -> None:
         """401 for a wrong token (or any token while tokens are rejected); anonymous only for /version and health."""
         header = request.headers.get("Authorization", "")
         runtime = self.runtime
@@ -126,19 +150,19 @@ class HttpApi:
             )
             raise errors.unauthorized()
 
-    async def dispatch(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+    def dispatch(self, request: Request, info: RequestInfo) -> Response:
         """Route a non-watch request."""
         runtime = self.runtime
         path = request.path.rstrip("/") or "/"
         if info.is_resource:
-            return await self.resources.handle(request, info, False)
+            return self.resources.handle(request, info)
         if request.method not in ("GET", "HEAD"):
             raise errors.method_not_allowed()
         accept = request.headers.get("Accept", "")
         if path == "/version":
             return respond(version_info(runtime.settings.minor))
         if path in _ANONYMOUS:
-            return web.Response(text="ok", content_type="text/plain")
+            return Response(b"ok", content_type="text/plain; charset=utf-8")
         if path in ("/api", "/apis"):
             which = wants_aggregated(accept)
             if which is not None:
@@ -170,8 +194,8 @@ class HttpApi:
                 encoded = runtime.openapi.document(rest[1], rest[2])
             if encoded is None:
                 raise _not_found()
-            return web.Response(
-                body=encoded[0],
+            return Response(
+                encoded[0],
                 headers={
                     "Content-Type": "application/json",
                     "Etag": f'"{encoded[1]}"',
@@ -180,7 +204,7 @@ class HttpApi:
             )
         raise _not_found()
 
-    async def admin(self, request: web.Request) -> web.StreamResponse:
+    async def admin(self, request: Request) -> Response:
         """`/kubesim/faults`, `/kubesim/requests`, `/kubesim/advance`: the control plane of the simulator."""
         runtime = self.runtime
         path = request.path.rstrip("/")

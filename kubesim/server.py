@@ -1,6 +1,6 @@
 """`KubeSim`: the public handle on a simulator running in a background thread with its own loop.
 
-Starts the runtime and the aiohttp server on 127.0.0.1 (ephemeral port by default), writes a
+Starts the runtime and the HTTP server (`kubesim.wire`) on 127.0.0.1 (ephemeral port by default), writes a
 kubeconfig once serving, offers direct store access through the same code path as HTTP, and carries
 the request log and fault injection. Usable from synchronous tests, from asyncio code (the simulator's
 loop is its own) and as a context manager. Restart faults (close every connection, refuse new ones
@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from aiohttp import web
 
 from kubesim import errors, tlsdata
 from kubesim.api import DeleteOptions, FieldValidation, ListQuery, Propagation, WriteOptions
@@ -35,6 +34,7 @@ from kubesim.resources import ResourceType
 from kubesim.runtime import Runtime, Settings
 from kubesim.selectors import parse_label_selector
 from kubesim.tlsserver import TlsServer
+from kubesim.wire import HttpServer
 
 T = TypeVar("T")
 
@@ -80,8 +80,8 @@ class KubeSim:
             raise ValueError(f"unknown controllers: {sorted(unknown)}")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._http: HttpServer | None = None
+        self._plain: asyncio.Server | None = None
         self._tls: TlsServer | None = None
         self._port = 0
         self._ready = threading.Event()
@@ -155,34 +155,27 @@ class KubeSim:
         loop = asyncio.get_running_loop()
         self.runtime.bind(loop)
         self._controllers = start_controllers(self.runtime)
-        http = HttpApi(self.runtime)
-        self._runner = web.AppRunner(http.application(), access_log=None, handle_signals=False, shutdown_timeout=0.5)
-        await self._runner.setup()
+        self._http = HttpServer(HttpApi(self.runtime).handle)
         await self._open(self.options.port)
 
     async def _open(self, port: int) -> None:
-        assert self._runner is not None
+        assert self._http is not None
+        loop = asyncio.get_running_loop()
         if self.options.tls:
             # Our own TLS transport: asyncio's costs about as much per request as a small API call.
-            loop, factory = asyncio.get_running_loop(), self._runner.server
-            assert factory is not None
-            self._tls = TlsServer(loop, factory, tlsdata.server_context(), self.options.host, port)
+            self._tls = TlsServer(loop, self._http, tlsdata.server_context(), self.options.host, port)
             self._port = self._tls.port
             return
-        self._site = web.TCPSite(self._runner, self.options.host, port, reuse_address=True)
-        await self._site.start()
-        server = self._site._server
-        assert server is not None
-        assert isinstance(server, asyncio.base_events.Server)
-        self._port = server.sockets[0].getsockname()[1]
+        self._plain = await loop.create_server(self._http, self.options.host, port, reuse_address=True, backlog=1024)
+        self._port = self._plain.sockets[0].getsockname()[1]
 
     async def _close_listener(self) -> None:
         if self._tls is not None:
             self._tls.close()
             self._tls = None
-        if self._site is not None:
-            await self._site.stop()
-            self._site = None
+        if self._plain is not None:
+            self._plain.close()
+            self._plain = None
 
     async def _shutdown(self) -> None:
         for controller in getattr(self, "_controllers", []):
@@ -190,8 +183,6 @@ class KubeSim:
         self.runtime.drop_watches()
         await self._close_listener()
         self._abort_connections()
-        if self._runner is not None:
-            await self._runner.cleanup()
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
@@ -298,12 +289,8 @@ class KubeSim:
     # ------------------------------------------------------------ faults that own the socket
 
     def _abort_connections(self) -> None:
-        runner = self._runner
-        server = runner.server if runner is not None else None
-        for handler in list(getattr(server, "connections", [])):
-            transport = handler.transport
-            if transport is not None:
-                transport.abort()
+        if self._http is not None:
+            self._http.abort_all()
 
     async def _restart(self, down_for: float) -> None:
         self.runtime.drop_watches()

@@ -18,14 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
-
 from kubesim import errors
 from kubesim.api import ListQuery
 from kubesim.meta import JSON, dumps
 from kubesim.resources import ResourceType
 from kubesim.runtime import Runtime
 from kubesim.store import Event, EventType
+from kubesim.wire import Request, StreamResponse
 
 
 @dataclass
@@ -101,7 +100,7 @@ def _line(
 
 
 async def serve(  # noqa: PLR0917, PLR0915 - one streaming loop over the request's already-parsed parts
-    request: web.Request,
+    request: Request,
     runtime: Runtime,
     rt: ResourceType,
     namespace: str | None,
@@ -110,7 +109,7 @@ async def serve(  # noqa: PLR0917, PLR0915 - one streaming loop over the request
     stalled: bool,
     render_table: Callable[[JSON, bool], JSON] | None,
     content_type: str,
-) -> web.StreamResponse:
+) -> StreamResponse:
     """Stream a watch until timeout, client disconnect, or a server-side close."""
     runtime.api.check_field_selector(rt, query.fields)
     store = runtime.store
@@ -135,7 +134,7 @@ async def serve(  # noqa: PLR0917, PLR0915 - one streaming loop over the request
             else:
                 for replay in events:
                     stream.offer(replay)
-    response = web.StreamResponse(status=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache"})
+    response = StreamResponse(status=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache"})
     response.enable_chunked_encoding()
     if expired is not None:
         await response.prepare(request)
