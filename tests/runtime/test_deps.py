@@ -1,0 +1,121 @@
+"""The dependency index: which evaluated keys a change of one object re-evaluates."""
+
+from __future__ import annotations
+
+from engine.core.evaluate import Lookup
+from engine.model import GVK, ObjectKey
+from engine.runtime.deps import DependencyIndex
+
+STREAM = GVK("example.com", "v1", "Stream")
+JOB = GVK("batch", "v1", "Job")
+REQUEST = GVK("example.com", "v1", "Request")
+CRD = GVK("apiextensions.k8s.io", "v1", "CustomResourceDefinition")
+CLASS = GVK("example.com", "v1", "Class")
+
+
+def key(name: str, namespace: str = "ns") -> ObjectKey:
+    return ObjectKey(STREAM, namespace, name)
+
+
+def test_get_lookup_depends_on_that_name_only() -> None:
+    """A key that looked one object up by name is a dependent of that object, and of no other name or namespace."""
+    index = DependencyIndex()
+    index.record(key("a"), {Lookup(JOB, "ns", "a")})
+    assert index.dependents(JOB, "ns", "a") == {key("a")}
+    assert index.dependents(JOB, "ns", "b") == set()
+    assert index.dependents(JOB, "other", "a") == set()
+    assert index.dependents(STREAM, "ns", "a") == set()
+
+
+def test_get_lookup_of_a_missing_object_still_depends_on_it() -> None:
+    """Looking for an object that does not exist yet makes its later creation re-evaluate the key (the index does not look at results)."""
+    index = DependencyIndex()
+    index.record(key("a"), {Lookup(JOB, "ns", "a-backfill")})
+    assert index.dependents(JOB, "ns", "a-backfill") == {key("a")}
+
+
+def test_cluster_scoped_get_is_keyed_by_empty_namespace() -> None:
+    """A get lookup with no namespace (a cluster-scoped kind) matches events of that object, whose namespace is ""."""
+    index = DependencyIndex()
+    index.record(key("a"), {Lookup(CLASS, None, "demo")})
+    assert index.dependents(CLASS, "", "demo") == {key("a")}
+
+
+def test_list_lookup_depends_on_every_object_of_its_kind_in_its_namespace() -> None:
+    """An untriggered list in one namespace makes every object of that kind there (any name) a dependency, and none elsewhere."""
+    index = DependencyIndex()
+    index.record(key("a"), {Lookup(REQUEST, "ns", None)})
+    assert index.dependents(REQUEST, "ns", "anything") == {key("a")}
+    assert index.dependents(REQUEST, "other", "anything") == set()
+
+
+def test_list_across_namespaces_depends_on_every_namespace() -> None:
+    """A list over all namespaces (namespace None) depends on objects of that kind in any namespace, cluster-scoped ones included."""
+    index = DependencyIndex()
+    class_key = ObjectKey(CLASS, "", "demo")
+    index.record(class_key, {Lookup(CRD, None, None)})
+    assert index.dependents(CRD, "", "streams.example.com") == {class_key}
+    assert index.dependents(CRD, "ns", "x") == {class_key}
+
+
+def test_triggered_list_is_left_to_the_triggers() -> None:
+    """A list whose changes the rules map back through triggers adds no dependency: one change must not fan out to the whole namespace."""
+    index = DependencyIndex()
+    index.record(key("a"), {Lookup(REQUEST, "ns", None, triggered=True)})
+    assert index.dependents(REQUEST, "ns", "r1") == set()
+    assert len(index) == 1
+
+
+def test_record_replaces_the_previous_lookups() -> None:
+    """The latest evaluation's lookups replace the earlier ones: what the key no longer reads no longer re-evaluates it."""
+    index = DependencyIndex()
+    index.record(key("a"), {Lookup(JOB, "ns", "a"), Lookup(REQUEST, "ns", None)})
+    index.record(key("a"), {Lookup(JOB, "ns", "a-backfill")})
+    assert index.dependents(JOB, "ns", "a") == set()
+    assert index.dependents(REQUEST, "ns", "r1") == set()
+    assert index.dependents(JOB, "ns", "a-backfill") == {key("a")}
+    assert len(index) == 1
+
+
+def test_record_of_the_same_lookups_changes_nothing() -> None:
+    """Recording identical lookups again keeps the same dependents (the common case: nothing changed in what was read)."""
+    index = DependencyIndex()
+    lookups = {Lookup(JOB, "ns", "a"), Lookup(REQUEST, "ns", None)}
+    index.record(key("a"), lookups)
+    index.record(key("a"), set(lookups))
+    assert index.dependents(JOB, "ns", "a") == {key("a")}
+    assert index.dependents(REQUEST, "ns", "r") == {key("a")}
+
+
+def test_many_keys_depend_on_one_object() -> None:
+    """Every key that read an object is returned for it; forgetting one leaves the others."""
+    index = DependencyIndex()
+    index.record(key("a"), {Lookup(JOB, "ns", "shared"), Lookup(REQUEST, "ns", None)})
+    index.record(key("b"), {Lookup(JOB, "ns", "shared")})
+    index.record(key("c"), {Lookup(REQUEST, None, None)})
+    assert index.dependents(JOB, "ns", "shared") == {key("a"), key("b")}
+    assert index.dependents(REQUEST, "ns", "r") == {key("a"), key("c")}
+    index.forget(key("a"))
+    assert index.dependents(JOB, "ns", "shared") == {key("b")}
+    assert index.dependents(REQUEST, "ns", "r") == {key("c")}
+    assert len(index) == 2
+
+
+def test_forget_drops_every_trace_of_a_key() -> None:
+    """A forgotten key (its object was deleted) is no one's dependent; forgetting an unknown key is harmless."""
+    index = DependencyIndex()
+    index.record(key("a"), {Lookup(JOB, "ns", "a"), Lookup(REQUEST, None, None)})
+    index.forget(key("a"))
+    index.forget(key("never-recorded"))
+    assert len(index) == 0
+    assert index.dependents(JOB, "ns", "a") == set()
+    assert index.dependents(REQUEST, "ns", "r") == set()
+
+
+def test_no_lookups_is_recorded_as_no_dependencies() -> None:
+    """An evaluation that read nothing else leaves the key known but dependent on nothing."""
+    index = DependencyIndex()
+    index.record(key("a"), {Lookup(JOB, "ns", "a")})
+    index.record(key("a"), set())
+    assert len(index) == 1
+    assert index.dependents(JOB, "ns", "a") == set()
