@@ -31,8 +31,13 @@ _UNUSABLE = {"missing", "unreadable", "empty", "binary", "too-large"}
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the engine command line; returns the exit code."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:2] == ["rules", "test"]:  # its own flags, in any order (argparse REMAINDER would not allow that)
+        from engine.testing.command import run_tests
+
+        return run_tests(arguments[2:])
     parser = _parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(arguments)
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_UNUSABLE
@@ -57,9 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     lint_cmd.add_argument("--format", choices=["text", "json"], default="text")
     lint_cmd.set_defaults(handler=_lint)
 
-    test = rules.add_parser("test", help="run rule fixtures (see docs/testing-rules.md)", add_help=False)
-    test.add_argument("rest", nargs=argparse.REMAINDER)
-    test.set_defaults(handler=_test)
+    rules.add_parser("test", help="run rule fixtures (see docs/testing-rules.md; `arcane rules test --help`)")
 
     explain = rules.add_parser("explain", help="show the decisions for one object, with the trace")
     explain.add_argument("--rules", default="rules", help="rule directory or file")
@@ -101,12 +104,6 @@ def _run(args: argparse.Namespace) -> int:
     from engine.runtime.main import run_operator
 
     return run_operator(args)
-
-
-def _test(args: argparse.Namespace) -> int:
-    from engine.testing.command import run_tests
-
-    return run_tests(list(args.rest))
 
 
 def _load_yaml_objects(paths: Sequence[str]) -> list[dict[str, Any]]:
