@@ -280,7 +280,7 @@ class _Session:
                 data = machine.data.get(rule.to)
                 entered = data.render(moving) if data is not None else None
                 entering = moving.child({"entered": entered})
-                self._write_state(machine.field.fields or (), rule.to, plan)
+                self._write_state(machine.field.names or (), rule.to, plan)
                 self.planner.plan(machine.on_enter, entering, plan)
                 if rule.event is not None:
                     self.planner.event(rule.event, entering, plan)

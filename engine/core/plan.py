@@ -92,12 +92,15 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 def merge_conditions(current: Any, desired: Any, replace: bool, now: str) -> list[dict[str, Any]]:
-    """Conditions after setting `desired` (by type); `lastTransitionTime` changes only when `status` does."""
+    """Conditions after setting `desired` (by type); `lastTransitionTime` changes only when `status` does.
+
+    `replace` makes `desired` the whole list. Otherwise a condition of a type already present is updated in
+    place and a new type is appended, so setting a condition that did not change leaves the list equal."""
     existing = [c for c in current if isinstance(c, dict)] if isinstance(current, list) else []
     if not isinstance(desired, list) or not all(isinstance(c, dict) and c.get("type") for c in desired):
         raise ExpressionError("conditions must be a list of objects, each with a `type`")
     by_type = {c.get("type"): c for c in existing}
-    out = [] if replace else [c for c in existing if c.get("type") not in {d["type"] for d in desired}]
+    rendered = []
     for wanted in desired:
         condition = {key: value for key, value in wanted.items() if value is not None}
         condition["status"] = stringify(condition.get("status", "True"))
@@ -109,7 +112,12 @@ def merge_conditions(current: Any, desired: Any, replace: bool, now: str) -> lis
                 else None
             )
             condition["lastTransitionTime"] = kept or now
-        out.append(condition)
+        rendered.append(condition)
+    if replace:
+        return rendered
+    updates = {condition["type"]: condition for condition in rendered}
+    out = [updates.pop(c.get("type"), c) for c in existing]
+    out.extend(updates.values())
     return out
 
 
@@ -135,8 +143,11 @@ class Planner:
         elif spec.op is ActionOp.DELETE:
             assert isinstance(body, DeleteSpec)
             for target in _objects(body.target.evaluate(context), "delete"):
-                if not (target.get("metadata") or {}).get("deletionTimestamp"):
-                    plan.actions.append(DeleteObject(ObjectRef.of_object(target), body.propagation))
+                if (target.get("metadata") or {}).get("deletionTimestamp"):
+                    continue  # already being deleted
+                ref = ObjectRef.of_object(target)
+                if not any(isinstance(done, DeleteObject) and done.ref == ref for done in plan.actions):
+                    plan.actions.append(DeleteObject(ref, body.propagation))
         elif spec.op is ActionOp.PATCH:
             assert isinstance(body, PatchSpec)
             self._patch(body, context, plan)

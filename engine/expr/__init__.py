@@ -9,9 +9,11 @@ This package is the only place that imports jmespath and jsonpath-ng.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from jmespath import exceptions as jmespath_exceptions
+from jmespath.lexer import Lexer
 
 from engine.errors import ExpressionError
 from engine.expr import jmes
@@ -61,6 +63,7 @@ class Expression:
 
     def __init__(self, source: str) -> None:
         self.source = source
+        _check_literals(source)
         try:
             self.ast = jmes.parse(source)
         except jmespath_exceptions.ParseError as error:
@@ -107,9 +110,29 @@ def template(value: Any) -> Template:
     return compile_template(value, compile_expression)
 
 
+def _check_literals(source: str) -> None:
+    """Reject `` `text` `` literals that are not JSON: jmespath.py reads them as strings (deprecated, with a
+    warning), which hides typos such as `` `ture` ``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            for token in Lexer().tokenize(source):
+                if caught:
+                    raise ExpressionSyntaxError(
+                        source,
+                        f"invalid JMESPath: `{token['value']}` is not a JSON literal (write text as '{token['value']}')",
+                        int(token["start"]) + 1,
+                    )
+        except jmespath_exceptions.JMESPathError:
+            return  # the parser reports it, with its position
+
+
 def _syntax_message(error: Any) -> str:
     if isinstance(error, jmespath_exceptions.IncompleteExpressionError):
         return "invalid JMESPath: the expression ends too early"
+    if isinstance(error, jmespath_exceptions.LexerError):
+        text = str(error.message)
+        return f"invalid JMESPath: {text[:1].lower()}{text[1:]}"
     token = getattr(error, "token_value", None)
     expected = str(getattr(error, "msg", "") or "").split(", got")[0]
     if token is not None:
@@ -161,10 +184,14 @@ def _root_paths(node: dict[str, Any]) -> list[tuple[str, ...]]:
 
 
 def _leading_fields(node: dict[str, Any]) -> tuple[str, ...]:
-    """For `a.b.c` (nested subexpressions of fields), the chain ('a', 'b', 'c'); () otherwise."""
-    if node.get("type") == "field":
+    """For `a.b.c` (nested subexpressions of fields), the chain ('a', 'b', 'c'); for `a.b[0].c` or `a.b[*].c`, the
+    chain read before indexing or projecting, ('a', 'b'); () for anything else."""
+    kind = node.get("type")
+    if kind == "field":
         return (node["value"],)
-    if node.get("type") != "subexpression":
+    if kind in ("index_expression", "projection", "filter_projection", "value_projection", "flatten"):
+        return _leading_fields(node["children"][0])
+    if kind != "subexpression":
         return ()
     chain: tuple[str, ...] = ()
     for child in node["children"]:
@@ -172,4 +199,6 @@ def _leading_fields(node: dict[str, Any]) -> tuple[str, ...]:
         if not part:
             return chain
         chain += part
+        if child.get("type") != "field":
+            return chain
     return chain

@@ -140,7 +140,7 @@ class Functions(jmespath_functions.Functions):
     def _func_snake_case(self, text: str) -> str:
         """snake_case(string) -> string: `_` before each upper-case letter that follows a lower-case one, then lower case.
 
-        Example: snake_case('MicrosoftSqlServerStream') == 'microsoft_sql_server_stream'"""
+        Example: snake_case('MicrosoftSqlServerTable') == 'microsoft_sql_server_table'"""
         return re.sub(r"([a-z])([A-Z])", r"\1_\2", text).lower()
 
     @sig({"types": ["string"]}, {"types": ["string"]}, {"types": ["string"]})
@@ -168,8 +168,12 @@ class Functions(jmespath_functions.Functions):
     def _func_matches(self, text: str, pattern: str) -> bool:
         """matches(string, regex) -> boolean: whether the regular expression matches the whole string.
 
+        An invalid regular expression is an evaluation error.
         Example: matches('v12', 'v[0-9]+')"""
-        return re.fullmatch(pattern, text) is not None
+        try:
+            return re.fullmatch(pattern, text) is not None
+        except re.error as error:
+            raise ValueError(f"matches(): invalid regular expression {pattern!r}: {error}") from None
 
     # --- objects and control ----------------------------------------------------------------------
 
@@ -258,11 +262,13 @@ class Functions(jmespath_functions.Functions):
     def _func_epoch(self, text: str) -> Any:
         """epoch(timestamp) -> number|null: seconds since 1970 for an RFC 3339 timestamp (null if unparsable).
 
+        A timestamp without a zone is read as UTC.
         Example: epoch('1970-01-01T00:01:00Z') == `60`"""
         try:
-            return parse_time(text).timestamp()
+            moment = parse_time(text)
         except ValueError:
             return None
+        return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def _deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ private copy. This module does not evaluate expressions (engine.expr.jmes) nor d
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,13 +27,34 @@ _WILD = object()
 
 @dataclass(frozen=True, slots=True)
 class PathSyntaxError(Exception):
-    """A path that does not parse; `message` says why (jsonpath-ng's words, with the position it gives)."""
+    """A path that does not parse: why, and the 1-based column in `source` where parsing stopped (0: unknown)."""
 
     source: str
     message: str
+    column: int = 0
 
     def __str__(self) -> str:
         return f"invalid JSONPath {self.source!r}: {self.message}"
+
+
+_AT_COLUMN = re.compile(r"(?:at 1:|line 1, col )(\d+)")
+_NEAR = re.compile(r"near token (\S+) \(|Unexpected character: (\S)")
+
+
+def _syntax_error(source: str, text: str, error: Exception) -> PathSyntaxError:
+    """jsonpath-ng's error in our words, with the column translated to `source` (jsonpath-ng counts from 0)."""
+    said = str(error).strip()
+    prefix = len(text) - len(source)
+    if "end of string" in said:
+        return PathSyntaxError(source, "the path ends too early", len(source) + 1)
+    if "Unexpected EOF" in said:
+        return PathSyntaxError(source, "a quoted name is not closed", len(source) + 1)
+    column = _AT_COLUMN.search(said)
+    near = _NEAR.search(said)
+    if column is not None and near is not None:
+        token = near.group(1) if near.group(1) is not None else near.group(2)
+        return PathSyntaxError(source, f"unexpected `{token}`", max(int(column.group(1)) + 1 - prefix, 1))
+    return PathSyntaxError(source, said.splitlines()[0] if said else type(error).__name__)
 
 
 class FieldPath:
@@ -46,7 +68,7 @@ class FieldPath:
         try:
             self._expr = parse_jsonpath(text)
         except (JsonPathLexerError, JsonPathParserError, Exception) as error:
-            raise PathSyntaxError(source, str(error)) from None
+            raise _syntax_error(source, text, error) from None
         self._steps = _simple_steps(self._expr)
 
     def __repr__(self) -> str:
@@ -58,6 +80,13 @@ class FieldPath:
         if self._steps is None:
             return None
         return tuple(step for step in self._steps if isinstance(step, str))
+
+    @property
+    def names(self) -> tuple[str, ...] | None:
+        """The field names of a path made of field names only (`status.phase`); None for any other path."""
+        if self._steps is None or not all(isinstance(step, str) for step in self._steps):
+            return None
+        return tuple(self._steps)
 
     # --- reading ------------------------------------------------------------------------------------
 
@@ -139,6 +168,12 @@ class FieldPath:
         """(container, key) pairs for the last step of the path."""
         if self._steps is not None:
             return list(self._walk(data, len(self._steps), create=create, resolve_last=False))
+        expr = self._expr
+        # `...[?(filter)].field`: the field of every matched object, whether it exists yet or not.
+        right: Any = getattr(expr, "right", None)
+        if create and isinstance(expr, jsonpath_ng.Child) and _single_field(right):
+            name = right.fields[0]
+            return [(match.value, name) for match in expr.left.find(data) if isinstance(match.value, dict)]
         slots = []
         for match in self._expr.find(data):
             parent = match.context.value if match.context is not None else None
@@ -178,6 +213,10 @@ class FieldPath:
                     yield node, last
             elif isinstance(node, list) and -len(node) <= last < len(node):
                 yield node, last
+
+
+def _single_field(node: Any) -> bool:
+    return isinstance(node, jsonpath_ng.Fields) and len(node.fields) == 1 and node.fields[0] != "*"
 
 
 def _has(parent: Any, key: Any) -> bool:

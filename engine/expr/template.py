@@ -1,6 +1,6 @@
 """Templates: YAML values with `{{ expression }}` inside strings, rendered against a context.
 
-A rule writes literal data the way it will appear (`reason: StreamResumed`, a whole object literal) and
+A rule writes literal data the way it will appear (`reason: JobStarted`, a whole object literal) and
 marks computed parts with `{{ }}`. A string that is exactly one `{{ expr }}` yields the expression's
 value as is (an object, a list, a number); otherwise the pieces are joined as text (strings as they
 are, null as "", other values as canonical JSON). Keys of mappings may be templates too.
@@ -76,10 +76,12 @@ def split_text(text: str) -> list[str | tuple[str, int]]:
         end = _closing(text, start + 2)
         if end < 0:
             raise TemplateSyntaxError(text, "'{{' is not closed by '}}'", start + 1)
-        source = text[start + 2 : end].strip()
+        raw = text[start + 2 : end]
+        source = raw.strip()
         if not source:
             raise TemplateSyntaxError(text, "empty '{{ }}'", start + 1)
-        pieces.append((source, start + 3))
+        # The 1-based column of the expression's first character (after `{{` and any white space).
+        pieces.append((source, start + 3 + len(raw) - len(raw.lstrip())))
         position = end + 2
 
 

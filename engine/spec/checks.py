@@ -8,6 +8,7 @@ condition, or no condition): exact where it speaks, silent where overlap would n
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -15,18 +16,17 @@ from engine.errors import Location, Problem
 from engine.expr import Expression, Template
 from engine.model import GVK
 from engine.spec.ruleset import (
-    ActionOp,
     ActionSpec,
     CasesFact,
     Document,
     ExprFact,
-    ForEachSpec,
     GetLookup,
     ListFact,
     ListLookup,
     Match,
     Rule,
     RuleSet,
+    StateMachine,
     StatusSpec,
     ValueFact,
 )
@@ -50,7 +50,7 @@ def check_ruleset(ruleset: RuleSet) -> list[Problem]:
             if group.match is Match.FIRST:
                 problems.extend(_unreachable(group.rules))
             for rule in group.rules:
-                problems.extend(_double_writes(rule, group.state.field.source if group.state else ""))
+                problems.extend(_double_writes(rule, group.state))
     return problems
 
 
@@ -85,28 +85,57 @@ def _unreachable(rules: tuple[Rule, ...]) -> Iterator[Problem]:
                 break
 
 
-def _double_writes(rule: Rule, state_field: str) -> Iterator[Problem]:
-    seen: dict[str, Location] = {}
-    if rule.to is not None and state_field:
-        seen[state_field.removeprefix("$.")] = rule.location
-    for action, field in _static_writes(rule.then):
-        if field in seen:
-            also = _at(seen[field], action.location)
+def _double_writes(rule: Rule, machine: StateMachine | None) -> Iterator[Problem]:
+    """Two writes of one decision to the same place (or one inside the other): the later silently wins."""
+    seen: list[tuple[tuple[str, ...], str, Location]] = []
+    actions = rule.then
+    if rule.to is not None and machine is not None:
+        names = machine.field.names or ()
+        seen.append((names, ".".join(names), rule.location))
+        actions = (*actions, *machine.on_enter)
+    for action, place, shown in _static_writes(actions):
+        clash = next((item for item in seen if _overlap(item[0], place)), None)
+        if clash is not None:
+            also = _at(clash[2], action.location)
+            field = clash[1] if len(clash[0]) <= len(place) else shown
             yield Problem(
                 action.location, f"rule `{rule.name}` writes `{field}` twice (also at {also})", "double-write"
             )
-        seen.setdefault(field, action.location)
+            continue
+        seen.append((place, shown, action.location))
 
 
-def _static_writes(actions: Iterable[ActionSpec]) -> Iterator[tuple[ActionSpec, str]]:
+def _overlap(one: tuple[str, ...], other: tuple[str, ...]) -> bool:
+    shorter = min(len(one), len(other))
+    return one[:shorter] == other[:shorter]
+
+
+def _static_writes(actions: Iterable[ActionSpec]) -> Iterator[tuple[ActionSpec, tuple[str, ...], str]]:
+    """The places the evaluated object's status is always written (fixed names; conditions by fixed type)."""
     for action in actions:
         body = action.body
-        if isinstance(body, StatusSpec) and body.target is None and action.when is None:
-            if body.set is not None and isinstance(body.set.source, dict):
-                for key in body.set.source:
-                    yield action, f"status.{key}"
-            if body.replace_conditions is not None or body.set_conditions is not None:
-                yield action, "status.conditions"
+        if not (isinstance(body, StatusSpec) and body.target is None and action.when is None):
+            continue
+        if body.set is not None and isinstance(body.set.source, dict):
+            for leaf in _leaves(body.set.source, ("status",)):
+                yield action, leaf, ".".join(leaf)
+        if body.replace_conditions is not None:
+            yield action, ("status", "conditions"), "status.conditions"
+        if body.set_conditions is not None and isinstance(body.set_conditions.source, list):
+            for condition in body.set_conditions.source:
+                kind = condition.get("type") if isinstance(condition, dict) else None
+                if isinstance(kind, str) and "{{" not in kind:
+                    yield action, ("status", "conditions", kind), f"status.conditions (type {kind})"
+
+
+def _leaves(value: dict[str, Any], prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    for key, item in value.items():
+        if "{{" in str(key):
+            continue
+        if isinstance(item, dict) and item:
+            yield from _leaves(item, (*prefix, str(key)))
+        else:
+            yield (*prefix, str(key))
 
 
 def _cycles(document: Document) -> Iterator[Problem]:
@@ -167,7 +196,11 @@ def _deps(document: Document, name: str) -> set[str]:
 
 
 def check_crd_paths(ruleset: RuleSet, crds: Iterable[Mapping[str, Any]]) -> list[Problem]:
-    """Paths like `object.spec.suspnded` that exist in no schema of the kinds they read are errors."""
+    """Paths like `object.spec.suspnded` that exist in no schema of the kinds they read are errors.
+
+    Every expression of a document is checked (conditions, facts, templates, builders, actions), for the
+    names whose kind is known: `object` and related objects looked up with `get` (or `list` with `first`).
+    `apiVersion`, `kind` and the fields of ObjectMeta are known without a schema."""
     schemas = _schemas(crds)
     if not schemas:
         return []
@@ -175,6 +208,7 @@ def check_crd_paths(ruleset: RuleSet, crds: Iterable[Mapping[str, Any]]) -> list
         related.lookup.kind.gvk for document in ruleset.documents for related in document.related.values()
     } | {document.target.static.gvk for document in ruleset.documents if document.target.static}
     problems: list[Problem] = []
+    seen: set[tuple[Location, str]] = set()
     for document in ruleset.documents:
         if document.target.static is not None:
             object_kinds = [document.target.static.gvk]
@@ -188,17 +222,17 @@ def check_crd_paths(ruleset: RuleSet, crds: Iterable[Mapping[str, Any]]) -> list
             lookup = related.lookup
             if isinstance(lookup, GetLookup) or (isinstance(lookup, ListLookup) and lookup.first):
                 roots[name] = [lookup.kind.gvk]
-        for location, expression in _located_expressions(document):
+        for location, expression in _located_expressions(document, document.location):
             for path in expression.root_paths():
                 kinds = [gvk for gvk in roots.get(path[0], []) if gvk in schemas]
                 if len(path) < 2 or not kinds:
                     continue
                 if not any(_has_path(schemas[gvk], path[1:]) for gvk in kinds):
                     names = ", ".join(sorted(gvk.kind for gvk in kinds))
-                    dotted = ".".join(path)
-                    problems.append(
-                        Problem(location, f"`{dotted}` is not a field of {names} (per its CRD schema)", "crd-path")
-                    )
+                    message = f"`{'.'.join(path)}` is not a field of {names} (per its CRD schema)"
+                    if (location, message) not in seen:
+                        seen.add((location, message))
+                        problems.append(Problem(location, message, "crd-path"))
     return problems
 
 
@@ -212,11 +246,39 @@ def _schemas(crds: Iterable[Mapping[str, Any]]) -> dict[GVK, Mapping[str, Any]]:
     return out
 
 
+OBJECT_META = frozenset(
+    {
+        "name",
+        "generateName",
+        "namespace",
+        "selfLink",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "labels",
+        "annotations",
+        "ownerReferences",
+        "finalizers",
+        "managedFields",
+    }
+)
+"""The fields of every object's `metadata` (CRD schemas do not list them)."""
+
+
 def _has_path(schema: Mapping[str, Any], path: tuple[str, ...]) -> bool:
+    if path[0] in ("apiVersion", "kind"):
+        return len(path) == 1
+    if path[0] == "metadata" and (len(path) == 1 or path[1] in OBJECT_META):
+        return len(path) <= 2 or path[1] in ("labels", "annotations", "ownerReferences", "managedFields")
     node: Mapping[str, Any] = schema
     for part in path:
         if node.get("x-kubernetes-preserve-unknown-fields") or "additionalProperties" in node:
             return True
+        if node.get("type") == "array":
+            return True  # a field of each item: JMESPath needs a projection here, which ends the chain
         properties = node.get("properties")
         if properties is None:
             return node.get("type") in (None, "object")  # an object without declared fields: anything goes
@@ -226,31 +288,24 @@ def _has_path(schema: Mapping[str, Any], path: tuple[str, ...]) -> bool:
     return True
 
 
-def _located_expressions(document: Document) -> Iterator[tuple[Location, Expression]]:
-    for fact in document.facts.values():
-        for expression in _fact_expressions(fact.form):
-            yield fact.location, expression
-    for group in document.groups:
-        for rule in group.rules:
-            if rule.when is not None:
-                yield rule.location, rule.when
-            for action in _walk_actions(rule.then):
-                if action.when is not None:
-                    yield action.location, action.when
-
-
-def _fact_expressions(form: Any) -> list[Expression]:
-    if isinstance(form, ExprFact):
-        return [form.expression]
-    if isinstance(form, CasesFact):
-        return [when for when, _ in form.cases if when is not None]
-    if isinstance(form, ListFact):
-        return [form.source]
-    return []
-
-
-def _walk_actions(actions: Iterable[ActionSpec]) -> Iterator[ActionSpec]:
-    for action in actions:
-        yield action
-        if action.op is ActionOp.FOR_EACH and isinstance(action.body, ForEachSpec):
-            yield from _walk_actions(action.body.body)
+def _located_expressions(value: Any, location: Location) -> Iterator[tuple[Location, Expression]]:
+    """Every expression inside a compiled part, with the location of the closest part that has one."""
+    if isinstance(value, Expression):
+        yield location, value
+    elif isinstance(value, Template):
+        for expression in value.expressions:
+            if isinstance(expression, Expression):
+                yield location, expression
+    elif isinstance(value, tuple | list):
+        for item in value:
+            yield from _located_expressions(item, location)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _located_expressions(item, location)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type | Location):
+        here = getattr(value, "location", None)
+        if isinstance(here, Location) and here.line:
+            location = here
+        for member in dataclasses.fields(value):
+            if member.name != "location":
+                yield from _located_expressions(getattr(value, member.name), location)

@@ -302,6 +302,13 @@ class _DocumentCompiler:
         p = self.parts
         spath = (*where, "state")
         field = p.fpath(body["field"], (*spath, "field"))
+        if field is not None and not field.names:
+            p.problem(
+                (*spath, "field"),
+                f"the state field must be a path of field names, e.g. status.phase (found `{field.source}`)",
+                "state",
+            )
+            field = None
         names = tuple(str(name) for name in body["states"])
         if body["initial"] not in names:
             p.problem(
@@ -347,7 +354,7 @@ class _DocumentCompiler:
             compiled_let = p.tmpl(value, (*where, "let", let_name), action_scope)
             if compiled_let is not None:
                 lets.append((str(let_name), compiled_let))
-        action_scope = action_scope | {name for name, _ in lets}
+            action_scope = action_scope | {str(let_name)}  # later lets and the actions may use it
         then = p.actions(body.get("then"), (*where, "then"), action_scope)
         event = None
         always = False

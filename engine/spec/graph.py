@@ -15,7 +15,7 @@ ANY = "any"
 
 def _edges(group: Group) -> list[tuple[str, str, str]]:
     assert group.state is not None
-    edges = []
+    edges: list[tuple[str, str, str]] = []
     for rule in group.rules:
         if rule.to is None:
             continue

@@ -62,13 +62,17 @@ def convert(rules: dict[str, Any]) -> dict[str, Any]:
 
 
 def mapping(schema: dict[str, Any]) -> dict[str, Any]:
-    """A cerberus mapping schema -> properties/required/additionalProperties."""
-    return {
+    """A cerberus mapping schema -> properties/required/additionalProperties (and `excludes` as `not`)."""
+    out: dict[str, Any] = {
         "type": "object",
         "properties": {name: convert(rule) for name, rule in schema.items()},
         "required": sorted(name for name, rule in schema.items() if rule.get("required")),
         "additionalProperties": False,
     }
+    excluded = sorted({tuple(sorted((name, rule["excludes"]))) for name, rule in schema.items() if "excludes" in rule})
+    if excluded:
+        out["allOf"] = [{"not": {"required": list(pair)}} for pair in excluded]
+    return out
 
 
 def _one_of(definition: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -77,6 +81,11 @@ def _one_of(definition: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]
         **base,
         "oneOf": [{"required": [key]} for key in keys],
     }
+
+
+def _exactly_one(schema: dict[str, Any], *keys: str) -> None:
+    """The compiler's "needs exactly one of" rules, which cerberus does not express."""
+    schema["oneOf"] = [{"required": [key]} for key in keys]
 
 
 def rule_file_schema() -> dict[str, Any]:
@@ -90,7 +99,13 @@ def rule_file_schema() -> dict[str, Any]:
         "transform": _one_of(TRANSFORM, TRANSFORM_KEYS),
         "fact": {"oneOf": [{"type": "string", "minLength": 1}, {**mapping(FACT_FORM)}]},
     }
+    _exactly_one(schema["$defs"]["fact"]["oneOf"][1], "value", "cases", "in")
     spec = schema["properties"]["spec"]["properties"]
+    _exactly_one(spec["for"], "kind", "dynamic")
+    _exactly_one(spec["related"]["additionalProperties"], "get", "list")
+    actions = schema["$defs"]["action"]["properties"]
+    _exactly_one(actions["create"], "object", "build")
+    _exactly_one(actions["patch"], "merge", "json")
     spec["facts"]["additionalProperties"] = {"$ref": "#/$defs/fact"}
     spec["onError"]["items"] = {"$ref": "#/$defs/action"}
     builder = spec["builders"]["additionalProperties"]["properties"]

@@ -33,7 +33,9 @@ class Positions:
     file: str
     table: dict[tuple[Any, ...], tuple[int, int]] = field(default_factory=dict)
     values: dict[tuple[Any, ...], tuple[int, int]] = field(default_factory=dict)
-    quoted: set[tuple[Any, ...]] = field(default_factory=set)
+    scalars: dict[tuple[Any, ...], tuple[str | None, str, int]] = field(default_factory=dict)
+    """String scalars: (YAML style, text, last line), to place a column inside the text."""
+    lines: list[str] = field(default_factory=list)
 
     def at(self, path: Iterable[Any]) -> Location:
         """The location of `path`, or of its closest ancestor that has one."""
@@ -44,14 +46,59 @@ class Positions:
         return Location(self.file, line, column, dotted(tuple(path)))
 
     def value_at(self, path: Iterable[Any], column_offset: int = 0) -> Location:
-        """The location of the value at `path` (not its key), moved right by `column_offset` when known."""
+        """The location of the value at `path` (not its key); with `column_offset` (1-based, counted in the
+        string's text), the place of that character in the file, across quotes, escapes and folded lines."""
         key = tuple(path)
         if key not in self.values:
             return self.at(key)
         line, column = self.values[key]
         if column_offset:
-            column += column_offset - 1 + (1 if key in self.quoted else 0)
+            line, column = self._inside(key, column_offset - 1) or (line, column)
         return Location(self.file, line, column, dotted(key))
+
+    def _inside(self, key: tuple[Any, ...], index: int) -> tuple[int, int] | None:
+        scalar = self.scalars.get(key)
+        if scalar is None or not self.lines:
+            return None
+        style, text, last = scalar
+        line, column = self.values[key]
+        if line == last and style in (None, "'", '"'):
+            if style is None:
+                return line, column + index
+            return line, _quoted_column(self.lines[line - 1], column, style, index)
+        if style in ("'", '"'):
+            return None  # a quoted string over several lines: the string's start is close enough
+        # Plain and block scalars over several lines: each source line's text appears, in order, in the value.
+        position = 0
+        for number in range(line + 1 if style in ("|", ">") else line, min(last, len(self.lines)) + 1):
+            raw = self.lines[number - 1]
+            start = column - 1 if number == line else 0
+            part = raw[start:]
+            content = part.strip()
+            if not content:
+                continue
+            found = text.find(content, position)
+            if found < 0 or text[position:found].strip():
+                return None
+            if found <= index <= found + len(content):
+                return number, start + len(part) - len(part.lstrip()) + 1 + index - found
+            position = found + len(content)
+        return None
+
+
+def _quoted_column(raw: str, column: int, style: str, index: int) -> int:
+    """The 1-based column of character `index` of a one-line quoted scalar whose quote is at `column`."""
+    at = column  # 0-based index of the first character after the opening quote
+    for _ in range(index):
+        if at >= len(raw):
+            break
+        if style == '"' and raw[at] == "\\":
+            at += {"x": 4, "u": 6, "U": 10}.get(raw[at + 1 : at + 2], 2)
+        elif style == "'" and raw.startswith("''", at):
+            at += 2
+        else:
+            at += 1
+    return at + 1
 
 
 @dataclass(slots=True)
@@ -149,11 +196,12 @@ def _parse(name: str, data: bytes, problems: list[Problem]) -> list[Document]:
         problems.append(Problem(Location(name), "contains NUL bytes: is this a binary file?", "binary"))
         return []
     documents: list[Document] = []
+    lines = text.splitlines()
     try:
         for index, node in enumerate(yaml.compose_all(text, Loader=yaml.SafeLoader)):
             if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
                 continue  # an empty document (e.g. a trailing `---`)
-            positions = Positions(name)
+            positions = Positions(name, lines=lines)
             body = _Builder(positions).build(node, ())
             documents.append(Document(name, index, body, positions))
     except yaml.YAMLError as error:
@@ -168,6 +216,8 @@ def _parse(name: str, data: bytes, problems: list[Problem]) -> list[Document]:
 
 
 _PLAIN_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
+_SCALAR_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null"))
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 MAX_NODES = 200_000
 """Values one document may expand to (guards against alias bombs such as "billion laughs")."""
 
@@ -188,17 +238,27 @@ class _Builder:
             )
         self.positions.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         self.positions.table.setdefault(path, self.positions.values[path])
-        if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"'):
-            self.positions.quoted.add(path)
-        if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
+        if isinstance(node, yaml.MappingNode):
+            self._check_tag(node, _PLAIN_TAGS)
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            self._check_tag(node, _PLAIN_TAGS)
+            return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+        if node.tag == _TIMESTAMP:
+            value: Any = node.value  # as Kubernetes reads YAML (through JSON): a timestamp is its text
+        else:
+            self._check_tag(node, _SCALAR_TAGS)
+            value = self.loader.construct_object(node, deep=True)
+        if isinstance(value, str):
+            self.positions.scalars[path] = (getattr(node, "style", None), value, node.end_mark.line + 1)
+        return value
+
+    @staticmethod
+    def _check_tag(node: yaml.Node, allowed: frozenset[str]) -> None:
+        if node.tag not in allowed:
             raise yaml.constructor.ConstructorError(
                 None, None, f"unsupported YAML tag {node.tag!r} (rule files hold plain data)", node.start_mark
             )
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
-        return self.loader.construct_object(node, deep=True)
 
     def _mapping(self, node: yaml.MappingNode, path: tuple[Any, ...]) -> dict[Any, Any]:
         out: dict[Any, Any] = {}

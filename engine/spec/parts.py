@@ -118,7 +118,7 @@ class Parts:
         try:
             return compile_path(source)
         except PathSyntaxError as error:
-            self.problem(path, f"invalid JSONPath `{source}`: {error.message}", "path")
+            self.problem(path, f"invalid JSONPath `{source}`: {error.message}", "path", error.column)
             return None
 
     # --- transforms -------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The compiled rule set: frozen records with every expression, path and template already compiled.
 
 Where this sits: the compiler (engine.spec.compiler) produces these; the evaluator (engine.core) and the
-runtime read them. Nothing downstream sees a raw rule dict. The meaning of each field is documented in
+runtime read them. Nothing after the compiler sees a raw rule dict. The meaning of each field is documented in
 docs/rules.md (the language reference).
 """
 

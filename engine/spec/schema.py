@@ -128,7 +128,7 @@ ACTION: dict[str, Any] = {
                 "whenChanged": _d("JSONPath: emit only when this decision changes that field", type="string"),
             },
         },
-        "requeue": {"type": "dict", "schema": {"after": _d("seconds", type=["integer", "float"], required=True)}},
+        "requeue": {"type": "dict", "schema": {"after": _d("seconds", type="number", required=True)}},
         "forEach": {
             "type": "dict",
             "schema": {
@@ -161,7 +161,9 @@ RELATED: dict[str, Any] = {
                 **_LOOKUP_TARGET["schema"],
                 "namespace": _d("namespace (a template; default: the evaluated object's; '*' for all)", type="string"),
                 "where": _d("keep items for which this is true (`item` is the candidate)", **_EXPR),
-                "orderBy": _d("sort key expression over `item`", **_EXPR),
+                "orderBy": _d(
+                    "sort key: an expression evaluated on each candidate, e.g. metadata.creationTimestamp", **_EXPR
+                ),
                 "descending": {"type": "boolean"},
                 "first": _d("the first match only (an object or null) instead of a list", type="boolean"),
             },
@@ -350,6 +352,10 @@ def _type_name(value: Any) -> str:
     )
 
 
+_TYPE_WORDS = {"dict": "mapping", "float": "number"}
+"""Cerberus type names in the words messages use (those of YAML and JSON)."""
+
+
 def _message(error: Any, path: tuple[Any, ...]) -> str:
     rule, constraint, value = error.rule, error.constraint, error.value
     if rule == "required":
@@ -357,7 +363,10 @@ def _message(error: Any, path: tuple[Any, ...]) -> str:
     if rule is None and error.code == 0x03:  # unknown field
         return f"unknown field `{path[-1]}`"
     if rule == "type":
-        wanted = " or ".join(constraint) if isinstance(constraint, list) else constraint
+        wanted = " or ".join(
+            _TYPE_WORDS.get(str(name), str(name))
+            for name in (constraint if isinstance(constraint, list) else [constraint])
+        )
         return f"expected {wanted}, found {_type_name(value)} {value!r}"[:300]
     if rule == "allowed":
         return f"expected one of {', '.join(map(str, constraint))}, found {value!r}"

@@ -1,0 +1,112 @@
+"""Templates: `{{ }}` inside YAML values, whole-value expressions keep their type, text joins pieces."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from engine.expr import TemplateSyntaxError, stringify, template
+from engine.expr.template import split_text
+
+CONTEXT = {"name": "w", "n": 3, "f": 1.0, "obj": {"b": 1, "a": "<"}, "none": None, "yes": True, "list": [1, 2]}
+
+
+@pytest.mark.parametrize(
+    ("source", "value"),
+    [
+        ("{{ n }}", 3),
+        ("{{n}}", 3),
+        ("{{ obj }}", {"b": 1, "a": "<"}),
+        ("{{ list }}", [1, 2]),
+        ("{{ none }}", None),
+        ("{{ missing }}", None),
+        ("job-{{ name }}", "job-w"),
+        ("{{ name }}-{{ n }}", "w-3"),
+        ("n={{ n }} f={{ f }} yes={{ yes }} none=[{{ none }}]", "n=3 f=1 yes=true none=[]"),
+        ("obj={{ obj }}", 'obj={"a":"\\u003c","b":1}'),
+        ("{{ {k: name} }}", {"k": "w"}),
+        ('{{ `{"x": "}}"}` }}', {"x": "}}"}),
+        ("{{ '}}' }}", "}}"),
+        ('{{ "name" }}', "w"),
+        ("no braces", "no braces"),
+        ("a } b }} c {", "a } b }} c {"),
+        (5, 5),
+        (None, None),
+        (True, True),
+    ],
+)
+def test_render(source: Any, value: Any) -> None:
+    """A lone `{{ expr }}` keeps the value's type; text joins strings as is, null as "", others as canonical JSON."""
+    assert template(source).render(CONTEXT) == value
+
+
+def test_render_nested_values_and_keys() -> None:
+    """Mappings and lists are rendered recursively, keys included."""
+    source = {"{{ name }}-key": ["{{ n }}", {"x": "{{ obj.a }}"}], "plain": 1}
+    assert template(source).render(CONTEXT) == {"w-key": [3, {"x": "<"}], "plain": 1}
+
+
+def test_constant_templates_are_flagged_and_copied() -> None:
+    """A template without expressions is constant; each render returns a fresh top-level container."""
+    compiled = template({"a": [1], "b": "text"})
+    assert compiled.constant
+    assert compiled.expressions == ()
+    first = compiled.render(None)
+    first["c"] = 1
+    assert compiled.render(None) == {"a": [1], "b": "text"}
+    assert not template("{{ n }}").constant
+
+
+def test_expressions_are_collected() -> None:
+    """A template lists its compiled expressions, in order (for name checks and dependency analysis)."""
+    compiled = template({"a": "{{ x.y }}", "b": ["{{ z }} and {{ w }}"]})
+    assert [expression.source for expression in compiled.expressions] == ["x.y", "z", "w"]
+
+
+@pytest.mark.parametrize(
+    ("text", "pieces"),
+    [
+        ("a {{ b }} c", ["a ", ("b", 6), " c"]),
+        ("{{b}}", [("b", 3)]),
+        ("{{   b   }}x", [("b", 6), "x"]),
+        ("x{{ a }}{{ b }}", ["x", ("a", 5), ("b", 12)]),
+    ],
+)
+def test_split_text_gives_expression_columns(text: str, pieces: list[Any]) -> None:
+    """Expression pieces carry the 1-based column of their first character in the text (after `{{` and spaces)."""
+    assert split_text(text) == pieces
+    for piece in pieces:
+        if isinstance(piece, tuple):
+            assert text[piece[1] - 1 :].startswith(piece[0])
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "column"),
+    [
+        ("a {{ b", "'{{' is not closed by '}}'", 3),
+        ("{{ }}", "empty '{{ }}'", 1),
+        ("ok {{ a }} then {{   }}", "empty '{{ }}'", 17),
+        ("{{ 'unclosed }}", "'{{' is not closed by '}}'", 1),
+    ],
+)
+def test_syntax_errors(text: str, message: str, column: int) -> None:
+    """An unclosed or empty `{{ }}` raises TemplateSyntaxError with the column of its `{{`."""
+    with pytest.raises(TemplateSyntaxError) as caught:
+        template(text)
+    assert (caught.value.message, caught.value.column) == (message, column)
+    assert str(caught.value) == f"{message} at column {column} in {text!r}"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [("s", "s"), (None, ""), (True, "true"), (False, "false"), (2, "2"), (2.0, "2"), (1e-7, "1e-7"), ([1], "[1]")],
+)
+def test_stringify(value: Any, text: str) -> None:
+    """How values read inside text: Go's forms for numbers, JSON for booleans and containers, "" for null."""
+    assert stringify(value) == text
+
+
+def test_repr() -> None:
+    """A compiled template shows its source."""
+    assert repr(template("{{ a }}")) == "Template('{{ a }}')"
