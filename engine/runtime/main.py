@@ -166,6 +166,9 @@ class Operator:
         options = LeaderOptions(namespace=namespace, name=self.options.leader_election_id, identity=default_identity())
 
         def lost() -> None:
+            # Not a graceful stop: the in-flight work is cancelled now, not drained, since the Lease does not
+            # fence writes and a standby may already be acting (controller-runtime exits the process here).
+            reactor.halt()
             log.error("leadership lost: exiting so that no two replicas act at once")
             self.exit_code = 1
             self._stop.set()

@@ -113,6 +113,13 @@ class Reactor:
             return
         self._workers = [asyncio.create_task(self._worker(), name=f"worker-{i}") for i in range(self.options.workers)]
 
+    def halt(self) -> None:
+        """Stop acting at once (leadership lost): take no more keys and cancel the evaluations in flight,
+        between two writes if need be; another replica may already be acting. `stop()` still follows."""
+        self.queue.shutdown()
+        for task in self._workers:
+            task.cancel()
+
     async def stop(self, timeout: float = 8.0) -> None:
         """Stop taking keys, let in-flight work finish (bounded), stop the watches."""
         self.queue.shutdown()

@@ -113,3 +113,26 @@ def test_standby_takes_over_when_the_leader_dies_and_no_job_is_created_twice(
     assert most_jobs_at_once(jobs) == dict.fromkeys(before + during, 1), "a stream had two Jobs at once"
     requests = sim.list(f"{GROUP}/v1", "BackfillRequest", NAMESPACE)
     assert Counter(r["spec"]["streamId"] for r in requests) == dict.fromkeys(before + during, 1)
+
+
+def test_leader_that_cannot_renew_stops_acting_at_once_and_exits_1(
+    sim: KubeSim, operators: StartOperator, custom: Any
+) -> None:
+    """A leader whose Lease renewals fail past the renew deadline exits with code 1 without finishing its in-flight work: no action completes after it logs the loss (a Lease does not fence writes)."""
+    install_plugin(sim)
+    operator = operators(sim, *ELECT)
+    wait_for("the operator to lead", lambda: holder(sim))
+    operator.wait_log("watching demo.arcane.dev/v1/DemoStream")
+    operator.wait_ready()
+    # Status writes of streams hang for longer than the renew deadline (10 s): the loss comes mid-write.
+    sim.faults.add_latency(14.0, verb="patch", resource="demostreams")
+    sim.faults.fail_always(503, resource="leases")
+    for name in ("a", "b", "c"):
+        create_stream(custom, stream(name))
+    code = operator.wait(30)
+    assert code == 1
+    messages = operator.messages()
+    lost = messages.index("leadership lost: exiting so that no two replicas act at once")
+    after = [m for m in messages[lost:] if m.startswith(("created ", "patched ", "deleted ", "adopted "))]
+    assert after == [], f"acted after losing the Lease: {after}"
+    assert messages[-1] == "stopped"
