@@ -400,7 +400,7 @@ class Api:
         """Field validation, pruning and defaulting; returns warnings."""
         strategy = rt.strategy
         warnings: builtins.list[str] = []
-        unknown = strategy.prune(obj, rt)
+        unknown = strategy.prune(obj, rt, old)
         if unknown and opts.field_validation is FieldValidation.STRICT:
             raise errors.bad_request("strict decoding error: " + ", ".join(f'unknown field "{p}"' for p in unknown))
         if unknown and opts.field_validation is FieldValidation.WARN:

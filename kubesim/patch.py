@@ -34,11 +34,10 @@ class PatchType(enum.StrEnum):
     @classmethod
     def parse(cls, content_type: str) -> PatchType | None:
         """The patch type of a Content-Type header, or None."""
-        media = content_type.split(";", 1)[0].strip().lower()
-        try:
-            return cls(media)
-        except ValueError:
-            return None
+        return _BY_MEDIA.get(content_type.split(";", 1)[0].strip().lower())
+
+
+_BY_MEDIA = {t.value: t for t in PatchType}
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

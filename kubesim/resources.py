@@ -98,9 +98,12 @@ class Strategy:
     def on_delete_marked(self, obj: JSON) -> None:
         """Changes when deletion is pending (finalizers hold the object): a Namespace turns Terminating."""
 
-    def prune(self, obj: JSON, rt: ResourceType) -> list[str]:
-        """Drop unknown fields in place (typed decoding drops them); returns their paths for fieldValidation."""
-        return schemas.prune(obj, self.schema(rt))
+    def prune(self, obj: JSON, rt: ResourceType, old: JSON | None = None) -> list[str]:
+        """Drop unknown fields in place (typed decoding drops them); returns their paths for fieldValidation.
+
+        `old` is the stored object an update starts from: subtrees shared with it are already pruned.
+        """
+        return schemas.prune(obj, self.schema(rt), old=old)
 
 
 @dataclass(frozen=True, eq=False)

@@ -135,7 +135,11 @@ class Schema:
 
     def items(self) -> Schema | None:
         """The schema of a list's items."""
-        return self._wrap(self.node.get("items"))
+        try:
+            return self._children["[]"]
+        except KeyError:
+            child = self._children["[]"] = self._wrap(self.node.get("items"))
+            return child
 
     def accepts(self, name: str) -> bool:
         """Whether a field of this name is known."""
@@ -200,35 +204,48 @@ def object_meta(minor: int = 32) -> Schema:
     return Schema(defs["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"], defs)
 
 
-def prune(obj: Any, schema: Schema | None, path: str = "") -> list[str]:
-    """Drop, in place, the fields the schema does not know; returns their paths (`spec.tempalte`)."""
+def prune(obj: Any, schema: Schema | None, path: str = "", old: Any = None) -> list[str]:
+    """Drop, in place, the fields the schema does not know; returns their paths (`spec.tempalte`).
+
+    `old` is the stored object being updated: a subtree that *is* (by identity) the stored one was
+    pruned when it was stored, and stored objects are never mutated, so it is not walked again.
+    """
     out: list[str] = []
     if schema is not None:
-        _prune(obj, schema, path, out)
+        _prune(obj, schema, path, out, old)
     return out
 
 
-def _prune(obj: Any, schema: Schema, path: str, out: list[str]) -> None:
+def _prune(obj: Any, schema: Schema, path: str, out: list[str], old: Any) -> None:
     if isinstance(obj, dict):
         if schema.is_open:
             return
+        olds = old if isinstance(old, dict) else None
         for key in list(obj):
-            sub_path = f"{path}.{key}" if path else key
+            value = obj[key]
+            if olds is not None and value is olds.get(key, _ABSENT):
+                continue
             if not schema.accepts(key):
                 del obj[key]
-                out.append(sub_path)
+                out.append(f"{path}.{key}" if path else key)
                 continue
-            value = obj[key]
             if isinstance(value, dict | list):
                 sub = schema.field(key)
                 if sub is not None:
-                    _prune(value, sub, sub_path, out)
+                    _prune(value, sub, f"{path}.{key}" if path else key, out, olds.get(key) if olds else None)
     elif isinstance(obj, list):
         item_schema = schema.items()
         if item_schema is not None:
+            olds_list = old if isinstance(old, list) and len(old) == len(obj) else None
             for index, value in enumerate(obj):
                 if isinstance(value, dict | list):
-                    _prune(value, item_schema, f"{path}[{index}]", out)
+                    before = olds_list[index] if olds_list is not None else None
+                    if before is not None and value is before:
+                        continue
+                    _prune(value, item_schema, f"{path}[{index}]", out, before)
+
+
+_ABSENT = object()
 
 
 def _list(merge_key: str, item: str, strategy: str = "merge") -> JSON:

@@ -184,9 +184,8 @@ def record_update(  # noqa: PLR0917 - mirrors one write: old, new, schema, manag
     if old is None:
         return [_entry(manager, "Update", api_version, now, fs_new, sub)] if fs_new else []
     fs_old = field_set(old, schema, skip)
-    changed = {
-        p for p in fs_new if p not in fs_old or (p not in _nodes(fs_new) and value_at(old, p) != value_at(new, p))
-    }
+    nodes = _nodes(fs_new)
+    changed = {p for p in fs_new if p not in fs_old or (p not in nodes and value_at(old, p) != value_at(new, p))}
     removed = fs_old - fs_new
     entries = _entries(new)
     if not changed and not removed:

@@ -53,25 +53,25 @@ class TlsTransport(asyncio.Transport):
             "peername": _address(sock.getpeername),
             "sockname": _address(sock.getsockname),
         }
+        self._waiting = ""  # what the handshake waits for: "r", "w" or nothing
         self._handshake_timer = loop.call_later(_HANDSHAKE_TIMEOUT, self.abort)
         self._handshake_step()
 
     # ------------------------------------------------------------ handshake
 
     def _handshake_step(self) -> None:
-        self._loop.remove_reader(self._fd)
-        self._loop.remove_writer(self._fd)
         try:
             self._sock.do_handshake()
         except ssl.SSLWantReadError:
-            self._loop.add_reader(self._fd, self._handshake_step)
+            self._wait_handshake("r")
             return
         except ssl.SSLWantWriteError:
-            self._loop.add_writer(self._fd, self._handshake_step)
+            self._wait_handshake("w")
             return
         except (OSError, ValueError):
             self._teardown(None, notify=False)
             return
+        self._wait_handshake("")
         self._handshake_timer.cancel()
         self._extra["peercert"] = self._sock.getpeercert()
         self._extra["cipher"] = self._sock.cipher()
@@ -87,6 +87,19 @@ class TlsTransport(asyncio.Transport):
             self._loop.call_soon(self._read_ready)
         if self._inflight or self._pending:
             self._flush()
+
+    def _wait_handshake(self, direction: str) -> None:
+        if direction == self._waiting:
+            return
+        if self._waiting == "r":
+            self._loop.remove_reader(self._fd)
+        elif self._waiting == "w":
+            self._loop.remove_writer(self._fd)
+        if direction == "r":
+            self._loop.add_reader(self._fd, self._handshake_step)
+        elif direction == "w":
+            self._loop.add_writer(self._fd, self._handshake_step)
+        self._waiting = direction
 
     # ------------------------------------------------------------ reading
 

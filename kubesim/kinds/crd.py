@@ -165,11 +165,11 @@ class CustomResourceStrategy(Strategy):
     def schema(self, rt: ResourceType) -> Schema | None:
         return self._schema
 
-    def prune(self, obj: JSON, rt: ResourceType) -> list[str]:
+    def prune(self, obj: JSON, rt: ResourceType, old: JSON | None = None) -> list[str]:
         unknown = list(structural.prune(obj, self.raw_schema))
         meta = obj.get("metadata")
         if isinstance(meta, dict):
-            unknown += schemas.prune(meta, schemas.object_meta(), "metadata")
+            unknown += schemas.prune(meta, schemas.object_meta(), "metadata", old.get("metadata") if old else None)
         return unknown
 
     def default(self, obj: JSON, old: JSON | None, now: float) -> None:
