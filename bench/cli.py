@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--peer", choices=["ours", "kopf", "both"], default="ours")
     p.add_argument("--duration", type=float, help="seconds of edits for latency and soak (default 60 and 600)")
     p.add_argument("--rate", type=float, help="edits per second for latency and soak (default 50 and 20)")
+    p.add_argument(
+        "--wait-idle", type=float, default=0.0, help="before each run, wait up to N s for other processes to go idle"
+    )
     p.add_argument("--out", type=Path, help="results JSON (default bench/results/<date>-<commit>.json)")
     p.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md", help="Markdown to append to")
     p.add_argument("--no-docs", action="store_true", help="do not append to the Markdown (quick mode never does)")
@@ -79,6 +82,7 @@ async def _run(args: argparse.Namespace, names: list[str], peers: list[Peer], wo
         workdir=workdir,
         duration=args.duration,
         rate=args.rate,
+        wait_idle=args.wait_idle,
     )
     context.say(f"{described['cpu']}, {described['cores']} cores; commit {described['commit']}; scenarios {names}")
     results: list[ScenarioResult] = []

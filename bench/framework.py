@@ -8,7 +8,9 @@ bench.report turns all of it into JSON and Markdown.
 
 from __future__ import annotations
 
+import asyncio
 import math
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -52,6 +54,8 @@ class Run:
     size: int
     figures: dict[str, Any] = field(default_factory=dict)
     kubesim: dict[str, Any] = field(default_factory=dict)
+    background_cores: float | None = None
+    """CPU (in cores) other processes on the machine used during the measured window (procstat.Background)."""
     notes: list[str] = field(default_factory=list)
     error: str = ""
 
@@ -105,6 +109,8 @@ class Context:
     workdir: Path
     duration: float | None = None
     rate: float | None = None
+    wait_idle: float = 0.0
+    """Up to this many seconds before each measured run, wait for other processes to leave the CPU alone."""
     started: float = field(default_factory=time.monotonic)
     _templates: dict[Peer, Any] = field(default_factory=dict)
 
@@ -116,6 +122,20 @@ class Context:
     def say(self, message: str) -> None:
         """Progress, on stderr, with the time since the run started."""
         print(f"[bench {time.monotonic() - self.started:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+    async def quiet_machine(self, threshold: float = 0.3) -> float:
+        """Wait (up to `wait_idle` s) until other processes use under `threshold` cores; the last reading."""
+        from bench.procstat import Background
+
+        deadline = time.monotonic() + self.wait_idle
+        while True:
+            probe = Background([os.getpid()]).start()
+            await asyncio.sleep(3.0)
+            cores = probe.stop().cores
+            if cores < threshold or time.monotonic() >= deadline:
+                return cores
+            self.say(f"other processes use {cores:.2f} cores: waiting for a quieter machine")
+            await asyncio.sleep(10.0)
 
     async def template(self, peer: Peer) -> Any:
         """The peer's converged template stream (bench.demo.capture_template), captured once per run."""

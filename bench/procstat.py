@@ -80,6 +80,41 @@ class CpuWindow:
         return self.seconds / self.wall if self.wall > 0 else 0.0
 
 
+def system_busy_seconds() -> float:
+    """CPU seconds every core of the machine spent busy since boot (/proc/stat: all but idle and iowait)."""
+    with open("/proc/stat", encoding="ascii") as handle:
+        fields = [int(v) for v in handle.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / _TICKS
+
+
+@dataclass
+class Background:
+    """CPU the rest of the machine used while a scenario ran: all busy time minus the processes it started.
+
+    These machines are shared: a figure measured while something else burned a core is not the same figure.
+    """
+
+    pids: list[int]
+    started_at: float = 0.0
+    started_busy: float = 0.0
+    started_mine: float = 0.0
+    cores: float = 0.0
+
+    def _mine(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids)
+
+    def start(self) -> Background:
+        self.started_at, self.started_busy, self.started_mine = time.monotonic(), system_busy_seconds(), self._mine()
+        return self
+
+    def stop(self) -> Background:
+        wall = time.monotonic() - self.started_at
+        others = (system_busy_seconds() - self.started_busy) - (self._mine() - self.started_mine)
+        self.cores = max(0.0, others / wall) if wall > 0 else 0.0
+        return self
+
+
 @dataclass
 class Sampler:
     """Samples a process's RSS every `interval` seconds in the background: `(t, bytes)` pairs."""

@@ -82,6 +82,11 @@ def scenario_table(result: ScenarioResult) -> list[str]:
         if run.kubesim:
             shown = ", ".join(f"{k} {_value(v)}" for k, v in run.kubesim.items())
             lines.append(f"- kubesim beside {run.peer} N={run.size:,}: {shown}")
+        if run.background_cores is not None and run.background_cores >= 0.1:
+            lines.append(
+                f"- while {run.peer} N={run.size:,} was measured, other processes on the machine used "
+                f"{run.background_cores:.2f} cores"
+            )
         if run.error:
             lines.append(f"- **{run.peer} N={run.size:,} failed**: {run.error.splitlines()[0][:300]}")
         for note in run.notes:

@@ -11,6 +11,7 @@ harness lists the same objects from it, and kubesim's CPU while the operator syn
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any
 
@@ -43,6 +44,7 @@ async def run(ctx: Context) -> ScenarioResult:
         for size in sizes:
             ctx.say(f"{NAME} {peer.value} N={size}: seeding kubesim")
             try:
+                await ctx.quiet_machine()
                 result.runs.append(await _one(ctx, peer, template, size))
             except (TimeoutError, RuntimeError) as error:
                 ctx.say(f"{NAME} {peer.value} N={size}: FAILED: {error}")
@@ -69,6 +71,7 @@ async def _one(ctx: Context, peer: Peer, template: Any, size: int) -> Run:
             sim_cpu = procstat.CpuWindow(sim.pid).start()
             operator = OperatorProcess(peer, workdir, sim.kubeconfig).start()
             sampler = procstat.Sampler(operator.pid, 0.25).start()
+            background = procstat.Background([sim.pid, operator.pid, os.getpid()]).start()
             ctx.say(f"{NAME} {peer.value} N={size}: operator started (pid {operator.pid})")
             try:
                 synced = await wait_for(operator.ready, timeout=timeout, interval=0.05, what="caches synced")
@@ -89,6 +92,7 @@ async def _one(ctx: Context, peer: Peer, template: Any, size: int) -> Run:
                 run.figures["all_evaluated_s"] = rounded(done - operator.started_at, 2)
                 run.figures["cpu_seconds_to_evaluated"] = rounded(procstat.cpu_seconds(operator.pid), 2)
                 sim_cpu.stop()
+                run.background_cores = round(background.stop().cores, 2)
                 run.kubesim["cpu_share_during_sync"] = rounded(sim_cpu.core_share, 2)
                 ctx.say(
                     f"{NAME} {peer.value} N={size}: every stream evaluated after {run.figures['all_evaluated_s']} s"

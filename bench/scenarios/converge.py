@@ -12,6 +12,7 @@ quiet again), CPU seconds per 1,000 streams (/proc), peak RSS. Beside them, kube
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 from bench import procstat
@@ -45,6 +46,7 @@ async def run(ctx: Context) -> ScenarioResult:
         for peer in ctx.peers:
             ctx.say(f"{NAME} {peer.value} N={size}: starting")
             try:
+                await ctx.quiet_machine()
                 result.runs.append(await _one(ctx, peer, size))
             except (TimeoutError, RuntimeError) as error:
                 ctx.say(f"{NAME} {peer.value} N={size}: FAILED: {error}")
@@ -70,6 +72,7 @@ async def _one(ctx: Context, peer: Peer, size: int) -> Run:
                 names = [stream_name(i) for i in range(1, size + 1)]
                 cpu = procstat.CpuWindow(operator.pid).start()
                 sim_cpu = procstat.CpuWindow(sim.pid).start()
+                background = procstat.Background([sim.pid, operator.pid, os.getpid()]).start()
                 created_at: dict[str, float] = {}
                 limit = asyncio.Semaphore(32)
 
@@ -101,6 +104,7 @@ async def _one(ctx: Context, peer: Peer, size: int) -> Run:
                     raise TimeoutError(f"not every stream Running after {timeout:g} s: {phases}")
                 cpu.stop()
                 sim_cpu.stop()
+                run.background_cores = round(background.stop().cores, 2)
                 running_at = {n: watch.states[n].seen["Running"] for n in names}
                 finished = max(running_at.values())
                 run.figures["seconds_to_running"] = rounded(finished - t0, 2)

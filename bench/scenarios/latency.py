@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 
 from bench import procstat
 from bench.demo import seed_objects, streams_path
@@ -49,6 +50,7 @@ async def run(ctx: Context) -> ScenarioResult:
             template = await ctx.template(peer)
             ctx.say(f"{NAME} {peer.value} N={size}: seeding kubesim")
             try:
+                await ctx.quiet_machine()
                 result.runs.append(await _one(ctx, peer, template, size))
             except (TimeoutError, RuntimeError) as error:
                 ctx.say(f"{NAME} {peer.value} N={size}: FAILED: {error}")
@@ -95,10 +97,12 @@ async def _one(ctx: Context, peer: Peer, template: object, size: int) -> Run:
                 editor = Editor(api, names, KINDS, rest)
                 cpu = procstat.CpuWindow(operator.pid).start()
                 sim_cpu = procstat.CpuWindow(sim.pid).start()
+                background = procstat.Background([sim.pid, operator.pid, os.getpid()]).start()
                 took = await editor.run(rate, duration, lambda m: ctx.say(f"{NAME} {peer.value}: {m}"))
                 await asyncio.sleep(2.0 if ctx.quick else 5.0)
                 cpu.stop()
                 sim_cpu.stop()
+                run.background_cores = round(background.stop().cores, 2)
                 with contextlib.suppress(TimeoutError):
                     await wait_quiet(api, quiet=2.0, timeout=60.0)
                 log = await api.request_log()
