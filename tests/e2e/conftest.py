@@ -9,7 +9,7 @@ printed when kubectl is not installed).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import pytest
 from kubesim import KubeSim
 from kubesim.testing import Kubectl, kubectl_binary, kubesim_factory
 
-from .harness import RULES, OperatorProcess, install_crds, operator_command, operator_env
+from .harness import RULES, OperatorProcess, install_crds, official_client, operator_command, operator_env
 
 __all__ = ["kubesim_factory"]
 
@@ -27,7 +27,9 @@ StartOperator = Callable[..., OperatorProcess]
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Attach every operator's log to the report of a failing test."""
     report: pytest.TestReport = yield
     if report.failed:
@@ -69,9 +71,7 @@ def operators(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StartO
 @pytest.fixture
 def api_client(sim: KubeSim) -> Iterator[Any]:
     """The official client's ApiClient, configured from the simulator's kubeconfig."""
-    import kubernetes
-
-    client = kubernetes.config.new_client_from_config(str(sim.kubeconfig_path))
+    client = official_client(sim.kubeconfig_path)
     try:
         yield client
     finally:

@@ -309,6 +309,18 @@ def phase(sim: KubeSim, name: str) -> str:
     return str(((obj or {}).get("status") or {}).get("phase") or "")
 
 
+def wait_phase(sim: KubeSim, name: str, wanted: str, timeout: float = 30.0) -> None:
+    wait_for(f"{name} to be {wanted}", lambda: phase(sim, name) == wanted, timeout)
+
+
+def official_client(kubeconfig: Path) -> Any:
+    """An ApiClient of the official `kubernetes` package for a kubeconfig (close it after use)."""
+    import kubernetes
+
+    config: Any = kubernetes.config
+    return config.new_client_from_config(str(kubeconfig))
+
+
 def condition_message(obj: dict[str, Any] | None) -> str:
     """The message of the stream's single phase condition."""
     conditions = ((obj or {}).get("status") or {}).get("conditions") or []

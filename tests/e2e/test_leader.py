@@ -18,9 +18,9 @@ from .harness import (
     WatchRecorder,
     create_stream,
     install_plugin,
-    phase,
     stream,
     wait_for,
+    wait_phase,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -81,7 +81,7 @@ def test_standby_takes_over_when_the_leader_dies_and_no_job_is_created_twice(
         for name in before:
             create_stream(custom, stream(name))
         for name in before:
-            wait_for(f"{name} to be Running", lambda name=name: phase(sim, name) == "Running")
+            wait_phase(sim, name, "Running")
         assert acted(leader) > 0
         assert acted(standby) == 0, "the standby acted while the other replica led"
         assert standby.metrics().value("arcane_evaluations_total") == 0
@@ -90,7 +90,7 @@ def test_standby_takes_over_when_the_leader_dies_and_no_job_is_created_twice(
         for name in during:
             create_stream(custom, stream(name))
         for name in during:
-            wait_for(f"{name} to be Backfilling", lambda name=name: phase(sim, name) == "Backfilling")
+            wait_phase(sim, name, "Backfilling")
         old = holder(sim)
         leader.kill()
         killed = time.monotonic()
@@ -100,7 +100,7 @@ def test_standby_takes_over_when_the_leader_dies_and_no_job_is_created_twice(
         assert leading(standby)
         standby.wait_log("leading: processing starts")
         for name in before + during:
-            wait_for(f"{name} to be Running", lambda name=name: phase(sim, name) == "Running")
+            wait_phase(sim, name, "Running")
     finally:
         jobs.stop()
 

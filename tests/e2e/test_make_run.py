@@ -14,7 +14,7 @@ import pytest
 
 from kubesim.testing import Kubectl, kubectl_binary
 
-from .harness import DEMO_GROUP, NAMESPACE, REPO, wait_for
+from .harness import DEMO_GROUP, NAMESPACE, REPO, official_client, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -72,7 +72,7 @@ def test_make_run_starts_the_sandbox_and_the_demo_stream_runs(tmp_path: Path) ->
         )
     try:
         wait_for("the sandbox's kubeconfig", kubeconfig.exists, 60)
-        client = kubernetes.config.new_client_from_config(str(kubeconfig))
+        client = official_client(kubeconfig)
         try:
             custom = kubernetes.client.CustomObjectsApi(client)
             wait_for("orders to be Running", lambda: stream_phase(custom, "orders") == "Running", 60)
