@@ -53,6 +53,9 @@ def _view(accept: str) -> tuple[str, str]:
     return "json", ""
 
 
+_FIELD_VALIDATION = {v.value: v for v in FieldValidation}
+
+
 def _flag(query: MultiMapping[str], name: str) -> bool:
     return query.get(name, "").lower() in ("true", "1")
 
@@ -65,12 +68,11 @@ def write_options(request: Request, subresource: str) -> WriteOptions:
         if value != "All":
             raise errors.bad_request(f'Invalid dry run value: "{value}"')
     validation = query.get("fieldValidation", "Warn") or "Warn"
-    try:
-        field_validation = FieldValidation(validation)
-    except ValueError:
+    field_validation = _FIELD_VALIDATION.get(validation)
+    if field_validation is None:
         raise errors.bad_request(
             f"fieldValidation parameter unsupported: {validation}. Valid values are Strict, Warn, Ignore"
-        ) from None
+        )
     return WriteOptions(
         dry_run=bool(dry),
         field_manager=query.get("fieldManager", ""),

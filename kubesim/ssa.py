@@ -59,6 +59,44 @@ def field_set(obj: JSON, schema: Schema | None, skip: Iterable[str] = ()) -> set
     return out
 
 
+def _differing(old: JSON, new: JSON, schema: Schema | None, skip: Iterable[str]) -> tuple[set[Path], set[Path]]:
+    """The field sets of `new` and `old` restricted to the fields whose values differ.
+
+    A path's prefixes all start with the same field (metadata: the same metadata field), so equal
+    fields add the same paths to both sets and can change nothing: only differing ones are walked.
+    """
+    if not isinstance(old.get("metadata", {}), dict) or not isinstance(new.get("metadata", {}), dict):
+        return field_set(new, schema, skip), field_set(old, schema, skip)
+    out_new: set[Path] = set()
+    out_old: set[Path] = set()
+    skipped = set(skip) | {"apiVersion", "kind"}
+    for key in new.keys() | old.keys():
+        if key in skipped:
+            continue
+        sub = schema.field(key) if schema is not None else None
+        if key == "metadata":
+            meta_new, meta_old = new.get(key, {}), old.get(key, {})
+            for mkey in meta_new.keys() | meta_old.keys():
+                if mkey not in _IGNORED_META:
+                    msub = sub.field(mkey) if sub is not None else None
+                    _walk_pair(meta_new, meta_old, mkey, msub, ("f:metadata", "f:" + mkey), out_new, out_old)
+            continue
+        _walk_pair(new, old, key, sub, ("f:" + key,), out_new, out_old)
+    return out_new, out_old
+
+
+def _walk_pair(  # noqa: PLR0917 - both sides of one field
+    new: JSON, old: JSON, key: str, schema: Schema | None, prefix: Path, out_new: set[Path], out_old: set[Path]
+) -> None:
+    value_new, value_old = new.get(key, _MISSING), old.get(key, _MISSING)
+    if value_new is not _MISSING and value_old is not _MISSING and value_new == value_old:
+        return
+    if value_new is not _MISSING:
+        _walk(value_new, schema, prefix, out_new)
+    if value_old is not _MISSING:
+        _walk(value_old, schema, prefix, out_old)
+
+
 def _walk(value: Any, schema: Schema | None, prefix: Path, out: set[Path]) -> None:
     if isinstance(value, dict):
         if not value or (schema is not None and schema.atomic_map):
@@ -180,10 +218,10 @@ def record_update(  # noqa: PLR0917 - mirrors one write: old, new, schema, manag
 ) -> list[JSON]:
     """managedFields after `manager` changed `old` into `new` with an Update operation."""
     skip = ("status",) if sub != "status" else ()
-    fs_new = field_set(new, schema, skip)
     if old is None:
+        fs_new = field_set(new, schema, skip)
         return [_entry(manager, "Update", api_version, now, fs_new, sub)] if fs_new else []
-    fs_old = field_set(old, schema, skip)
+    fs_new, fs_old = _differing(old, new, schema, skip)
     nodes = _nodes(fs_new)
     changed = {p for p in fs_new if p not in fs_old or (p not in nodes and value_at(old, p) != value_at(new, p))}
     removed = fs_old - fs_new

@@ -11,7 +11,6 @@ and shared by every watcher of the same view. Stalled watches go silent until cl
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections import deque
 from collections.abc import Callable
@@ -50,12 +49,16 @@ class WatchStream:
         self.namespace = namespace
         self.query = query
         self.queue: deque[tuple[EventType, Event | None, JSON]] = deque()
-        self.wake = asyncio.Event()
+        self.waiter: asyncio.Future[None] | None = None
+        self.timer_fired = False
         self.closed = False
+        self.everything = namespace is None and query.labels.empty and not query.fields.terms
 
     def _visible(self, obj: JSON | None) -> bool:
         if obj is None:
             return False
+        if self.everything:
+            return True
         if self.namespace is not None and obj["metadata"].get("namespace", "") != self.namespace:
             return False
         return self.runtime.api.matches(self.rt, obj, self.query)
@@ -78,12 +81,23 @@ class WatchStream:
         else:
             kind = event.type
         self.queue.append((kind, event, event.obj))
-        self.wake.set()
+        self.wake()
+
+    def wake(self) -> None:
+        """Let the response loop run (it waits on a plain future: cheaper than an Event plus wait_for)."""
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def alarm(self) -> None:
+        """The loop's timer (timeout or bookmark) fired."""
+        self.timer_fired = True
+        self.wake()
 
     def close(self) -> None:
         """End the stream (server side)."""
         self.closed = True
-        self.wake.set()
+        self.wake()
 
 
 def _line(
@@ -161,6 +175,8 @@ async def serve(  # noqa: PLR0917, PLR0915 - one streaming loop over the request
         timeout = random.uniform(base, 2 * base)
     deadline = loop.time() + timeout
     next_bookmark = loop.time() + runtime.settings.bookmark_interval
+    timer: asyncio.TimerHandle | None = None
+    timer_at = 0.0
     try:
         await response.prepare(request)
         chunks = [_line(stream, kind, event, obj, render) for kind, event, obj in initial]
@@ -183,16 +199,23 @@ async def serve(  # noqa: PLR0917, PLR0915 - one streaming loop over the request
             if params.bookmarks and not stalled and now >= next_bookmark:
                 await response.write(_bookmark(rt, store.rv))
                 next_bookmark = now + runtime.settings.bookmark_interval
-            wait = deadline - now
+            wake_at = deadline
             if params.bookmarks and not stalled:
-                wait = min(wait, max(0.0, next_bookmark - now))
-            stream.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stream.wake.wait(), timeout=max(wait, 0.001))
+                wake_at = min(wake_at, max(now, next_bookmark))
+            wake_at = max(wake_at, now + 0.001)
+            if timer is None or stream.timer_fired or wake_at != timer_at:
+                if timer is not None:
+                    timer.cancel()
+                stream.timer_fired = False
+                timer, timer_at = loop.call_at(wake_at, stream.alarm), wake_at
+            stream.waiter = loop.create_future()
+            await stream.waiter
         await response.write_eof()
     except ConnectionResetError:
         pass  # the client went away: nothing left to tell it
     finally:
+        if timer is not None:
+            timer.cancel()
         bucket.watchers.discard(stream)
         runtime.watchers.discard(stream)
     return response
