@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from e2e.chart.calls import SESSION
 from kubesim import KubeSim
 
-from ..chart.calls import SESSION
 from .user import User
 
 
