@@ -6,13 +6,19 @@ misses; so every change under the directory counts, and the content digest decid
 really changed. A rule set that does not compile never replaces the active one: its problems are logged
 with their locations, counted (`reloads{result="error"}`) and reported as a Warning Event.
 
+The directory itself may be replaced at the same path (git-sync swaps a symlink to a new checkout; `mv`);
+inotify would keep watching the old one, so every few seconds the path's identity (device, inode, after
+symlinks) is checked, and a new directory is watched and reloaded.
+
 This is the only module that imports watchfiles.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -29,13 +35,21 @@ Reject = Callable[[RuleSetError], Awaitable[None]]
 
 class RuleReloader:
     def __init__(
-        self, directory: Path, current: RuleSet, swap: Swap, reject: Reject, *, debounce_ms: int = 300
+        self,
+        directory: Path,
+        current: RuleSet,
+        swap: Swap,
+        reject: Reject,
+        *,
+        debounce_ms: int = 300,
+        recheck_ms: int = 5000,
     ) -> None:
         self.directory = directory
         self.current = current
         self._swap = swap
         self._reject = reject
         self._debounce = debounce_ms
+        self._recheck = recheck_ms
         self._stop = asyncio.Event()
         self._rejected_digest = ""
 
@@ -43,11 +57,41 @@ class RuleReloader:
         self._stop.set()
 
     async def run(self) -> None:
-        """Watch until stopped; each batch of file changes triggers one reload attempt."""
-        async for _changes in watchfiles.awatch(
-            self.directory, watch_filter=None, debounce=self._debounce, stop_event=self._stop, recursive=True
-        ):
+        """Watch until stopped; each batch of file changes triggers one reload attempt.
+
+        A reload also follows the first wake-up of every new watch (a change, or `recheck_ms` without one):
+        edits made before the watch existed (since the start-up compile, or in a replacing directory) are
+        not missed, and the watch is in place before that reload reads the files."""
+        watched: tuple[int, int] | None = None
+        while not self._stop.is_set():
+            identity = _identity(self.directory)
+            if identity is None:  # gone for a moment (being replaced): look again later
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), self._recheck / 1000)
+                continue
+            if watched is not None and identity != watched:
+                log.info("the rules directory was replaced: watching the new one", extra={"path": str(self.directory)})
+            watched, pending = identity, True
+            async for changes in watchfiles.awatch(
+                self.directory,
+                watch_filter=None,
+                debounce=self._debounce,
+                stop_event=self._stop,
+                recursive=True,
+                rust_timeout=self._recheck,
+                yield_on_timeout=True,
+            ):
+                if changes or pending:
+                    pending = False
+                    await self._attempt()
+                if _identity(self.directory) != watched:
+                    break
+
+    async def _attempt(self) -> None:
+        try:
             await self.reload()
+        except Exception:  # the reloader must outlive one failed swap; the next change tries again
+            log.exception("rules reload failed")
 
     async def reload(self) -> bool:
         """Compile the directory now; swap when it compiled and differs. True when a new rule set is active."""
@@ -72,3 +116,12 @@ class RuleReloader:
         await self._swap(ruleset)
         log.info("rules reloaded", extra={"digest": ruleset.digest, "previous": previous})
         return True
+
+
+def _identity(directory: Path) -> tuple[int, int] | None:
+    """(device, inode) of the directory at this path, symlinks followed; None when there is none now."""
+    try:
+        stat = os.stat(directory)
+    except OSError:
+        return None
+    return (stat.st_dev, stat.st_ino)

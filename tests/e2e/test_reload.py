@@ -181,3 +181,42 @@ def test_configmap_symlink_swap_is_reloaded(
     )
     (event,) = events(sim, NAMESPACE, reason="StreamResumed", name="orders")
     assert event["message"] == "Edited rules resumed orders"
+
+
+def swap_symlink(link: Path, target: Path) -> None:
+    """Point `link` at `target` atomically (a new symlink renamed over the old one), as git-sync does."""
+    temporary = link.with_name(link.name + ".tmp")
+    temporary.symlink_to(target.name)
+    temporary.rename(link)
+
+
+def test_rules_directory_swapped_behind_a_symlink_is_reloaded_each_time(
+    sim: KubeSim, operators: StartOperator, custom: Any, kubectl: Kubectl | None, tmp_path: Path
+) -> None:
+    """A rules path that is a symlink to a checkout swapped for a new one (git-sync's layout, the old checkout deleted) is reloaded from each new checkout, not only the first."""
+    root = tmp_path / "git"
+    link = root / "rules"
+    first = copy_rules(root / "rev-1")
+    link.symlink_to(first.name)
+    operator = operators(sim, rules=link)
+    operator.wait_ready()
+    suspended_stream(sim, custom, "orders")
+
+    second = copy_rules(root / "rev-2")
+    (second / "stream.yaml").write_text(with_replaced((second / "stream.yaml").read_text(), RESUMED, EDITED_RESUMED))
+    swap_symlink(link, second)
+    shutil.rmtree(first)
+    wait_for("the first swap to be reloaded", lambda: reloads(operator, "ok") == 1)
+
+    third = copy_rules(root / "rev-3")
+    (third / "stream.yaml").write_text(edited((third / "stream.yaml").read_text()))
+    swap_symlink(link, third)
+    shutil.rmtree(second)
+    wait_for("the second swap to be reloaded", lambda: reloads(operator, "ok") == 2)
+
+    resume(custom, kubectl, "orders")
+    wait_for("orders to be Running", lambda: phase(sim, "orders") == "Running")
+    assert (
+        condition_message(get_stream(custom, "orders")) == "The stream runs under edited rules. (rule: start-streaming)"
+    )
+    assert reloads(operator, "error") == 0
