@@ -81,7 +81,9 @@ def run_operator(args: argparse.Namespace) -> int:
         ruleset = compile_ruleset([options.rules])
     except RuleSetError as error:
         for problem in error.problems:
-            log.error("rules rejected: %s", problem)
+            log.error(
+                "rules rejected: %s", problem, extra={"file": problem.location.file, "line": problem.location.line}
+            )
         return 2
     try:
         return asyncio.run(Operator(options, ruleset).run())

@@ -220,3 +220,18 @@ def test_rules_directory_swapped_behind_a_symlink_is_reloaded_each_time(
         condition_message(get_stream(custom, "orders")) == "The stream runs under edited rules. (rule: start-streaming)"
     )
     assert reloads(operator, "error") == 0
+
+
+def test_rules_that_do_not_compile_at_start_up_exit_2(sim: KubeSim, operators: StartOperator, tmp_path: Path) -> None:
+    """An operator started on rules that do not compile exits 2 before touching the cluster, logging every problem with its file and line."""
+    rules = copy_rules(tmp_path / "rules")
+    broken = with_replaced((rules / "stream.yaml").read_text(), RESUME_RULE, BROKEN_RESUME_RULE)
+    line = broken.splitlines().index('          when: "object.spec.(("') + 1
+    (rules / "stream.yaml").write_text(broken)
+    before = len(sim.requests)
+    operator = operators(sim, rules=rules)
+    assert operator.wait(30) == 2
+    (logged,) = [r for r in operator.records() if r["level"] == "error"]
+    assert logged["msg"].startswith(f"rules rejected: {rules / 'stream.yaml'}:{line}:")
+    assert (logged["file"], logged["line"]) == (str(rules / "stream.yaml"), line)
+    assert len(sim.requests) == before
