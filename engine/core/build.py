@@ -31,12 +31,16 @@ def fresh(value: Any) -> Any:
 
 
 def build(builder: Builder, context: Context, args: Any, builders: Mapping[str, Builder]) -> dict[str, Any]:
-    """Run a builder with `args` (and first its `base` builder, when it has one); returns a new object."""
-    local = context.child({"args": args})
+    """Run a builder with `args` (and first its `base` builder, when it has one); returns a new object.
+
+    A builder sees the document's names (the root of `context`: object, related objects, facts) and `args`,
+    never the names of the place that calls it (a rule's `let`, `item`, `rule`), as the compiler checks."""
+    root = context.root()
+    local = root.child({"args": args})
     if builder.base is not None:
         base_name, base_args = builder.base
-        rendered = base_args.render(context) if base_args is not None else {}
-        local["base"] = build(builders[base_name], context, rendered, builders)
+        rendered = base_args.render(local) if base_args is not None else {}
+        local["base"] = build(builders[base_name], root, rendered, builders)
     for name, expression in builder.lets:
         local[name] = expression.evaluate(local)
     for requirement in builder.requires:

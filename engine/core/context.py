@@ -39,6 +39,13 @@ class Context(dict[str, Any]):
         """A context with extra names that reads everything else from this one."""
         return Context(values, None, self)
 
+    def root(self) -> Context:
+        """The outermost context (the document's names), below every child's additions."""
+        context = self
+        while context._parent is not None:
+            context = context._parent
+        return context
+
     def get(self, key: str, default: Any = None) -> Any:
         value = dict.get(self, key, _MISSING)
         if value is not _MISSING:

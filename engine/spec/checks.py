@@ -88,12 +88,12 @@ def _unreachable(rules: tuple[Rule, ...]) -> Iterator[Problem]:
 def _double_writes(rule: Rule, machine: StateMachine | None) -> Iterator[Problem]:
     """Two writes of one decision to the same place (or one inside the other): the later silently wins."""
     seen: list[tuple[tuple[str, ...], str, Location]] = []
-    actions = rule.then
     if rule.to is not None and machine is not None:
+        # Entering a state writes the state field and runs onEnter: the rule's own writes must not clash.
         names = machine.field.names or ()
         seen.append((names, ".".join(names), rule.location))
-        actions = (*actions, *machine.on_enter)
-    for action, place, shown in _static_writes(actions):
+        seen.extend((place, shown, action.location) for action, place, shown in _static_writes(machine.on_enter))
+    for action, place, shown in _static_writes(rule.then):
         clash = next((item for item in seen if _overlap(item[0], place)), None)
         if clash is not None:
             also = _at(clash[2], action.location)

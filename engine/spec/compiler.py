@@ -16,9 +16,10 @@ from engine.errors import Problem, RuleSetError
 from engine.model import GVK
 from engine.spec import checks
 from engine.spec.loader import Document as SourceDocument
-from engine.spec.loader import Source, load_paths, load_texts
-from engine.spec.parts import UNCHECKED, Parts
+from engine.spec.loader import Source, dotted, load_paths, load_texts
+from engine.spec.parts import BROKEN, UNCHECKED, Parts
 from engine.spec.ruleset import (
+    ActionSpec,
     Builder,
     CasesFact,
     Document,
@@ -73,10 +74,11 @@ def _compile(source: Source, crds: list[Mapping[str, Any]]) -> tuple[RuleSet | N
     documents: list[Document] = []
     for raw in source.documents:
         shape = validate(raw.body, DOCUMENT, raw.positions)
-        if shape:
-            problems.extend(shape)
+        problems.extend(shape)
+        if not (isinstance(raw.body, dict) and isinstance(raw.body.get("spec"), dict)):
             continue
-        compiled = _DocumentCompiler(raw, problems).compile()
+        # The parts the schema accepted are compiled too, so one run reports every problem.
+        compiled = _DocumentCompiler(raw, problems, [p.location.path for p in shape]).compile()
         if compiled is not None:  # kept even when it had problems, so checks across documents still run
             documents.append(compiled)
     if not source.documents and not problems:
@@ -90,26 +92,54 @@ def _compile(source: Source, crds: list[Mapping[str, Any]]) -> tuple[RuleSet | N
 
 
 class _DocumentCompiler:
-    def __init__(self, raw: SourceDocument, problems: list[Problem]) -> None:
+    def __init__(self, raw: SourceDocument, problems: list[Problem], broken: list[str] = ()) -> None:  # type: ignore[assignment]
         self.raw = raw
         self.spec: dict[str, Any] = raw.body["spec"]
         self.problems = problems
-        self.parts = Parts(raw.positions, problems, (self.spec.get("builders") or {}).keys())
+        self.broken = tuple(broken)
+        self.parts = Parts(raw.positions, problems, self._mapping("builders").keys())
+
+    def _is_broken(self, path: tuple[Any, ...]) -> bool:
+        """Whether the schema found a problem at `path` or inside it (such parts are not compiled further)."""
+        here = dotted(path)
+        return any(p == here or p.startswith((here + ".", here + "[")) for p in self.broken)
+
+    def _mapping(self, key: str) -> dict[str, Any]:
+        value = self.spec.get(key)
+        return value if isinstance(value, dict) and dotted(("spec", key)) not in self.broken else {}
 
     def compile(self) -> Document | None:
         spec = self.spec
-        target, binding = self._target()
-        related_raw: dict[str, Any] = spec.get("related") or {}
-        facts_raw: dict[str, Any] = spec.get("facts") or {}
+        target, binding = self._target() if not self._is_broken(("spec", "for")) else (None, "")
+        related_raw = self._mapping("related")
+        facts_raw = self._mapping("facts")
         names = {"object", *related_raw, *facts_raw, *([binding] if binding else [])}
         self._check_names(related_raw, facts_raw, binding)
         base = frozenset(names)
-        related = {name: self._related(name, body, base) for name, body in related_raw.items()}
-        facts = {name: self._fact(name, body, base) for name, body in facts_raw.items()}
-        builders = {name: self._builder(name, body, base) for name, body in (spec.get("builders") or {}).items()}
-        groups = tuple(self._group(index, body, base) for index, body in enumerate(spec["groups"]))
-        on_error = self.parts.actions(spec.get("onError"), ("spec", "onError"), base | {"error"})
-        if target is None:
+        related = {
+            name: self._related(name, body, base)
+            for name, body in related_raw.items()
+            if not self._is_broken(("spec", "related", name))
+        }
+        facts = {
+            name: self._fact(name, body, base)
+            for name, body in facts_raw.items()
+            if not self._is_broken(("spec", "facts", name))
+        }
+        builders = {
+            name: self._builder(name, body, base)
+            for name, body in self._mapping("builders").items()
+            if not self._is_broken(("spec", "builders", name))
+        }
+        raw_groups = spec.get("groups")
+        groups = tuple(
+            self._group(index, body, base)
+            for index, body in enumerate(raw_groups if isinstance(raw_groups, list) else [])
+        )
+        on_error: tuple[ActionSpec, ...] = ()
+        if not self._is_broken(("spec", "onError")):
+            on_error = self.parts.actions(spec.get("onError"), ("spec", "onError"), base | {"error"})
+        if target is None or self._is_broken(("metadata",)) or self._is_broken(()):
             return None
         meta = self.raw.body["metadata"]
         return Document(
@@ -127,7 +157,12 @@ class _DocumentCompiler:
 
     def _check_names(self, related: dict[str, Any], facts: dict[str, Any], binding: str) -> None:
         for name in [*related, *facts, *([binding] if binding else [])]:
-            where = ("spec", "related", name) if name in related else ("spec", "facts", name)
+            if name in related:
+                where: tuple[str, ...] = ("spec", "related", name)
+            elif name in facts:
+                where = ("spec", "facts", name)
+            else:
+                where = ("spec", "for", "dynamic", "as")
             if name in RESERVED:
                 self.parts.problem(where, f"`{name}` is a reserved name ({', '.join(sorted(RESERVED))})", "reserved")
         for name in set(related) & set(facts):
@@ -262,7 +297,7 @@ class _DocumentCompiler:
                     "unknown-builder",
                 )
             args = body["base"].get("with")
-            base_ref = (base_name, p.tmpl(args, (*where, "base", "with"), scope) if args is not None else None)
+            base_ref = (base_name, p.tmpl(args, (*where, "base", "with"), local) if args is not None else None)
             local = local | {"base"}
         lets = []
         for let_name, source in (body.get("let") or {}).items():
@@ -286,14 +321,28 @@ class _DocumentCompiler:
     def _group(self, index: int, body: dict[str, Any], scope: frozenset[str]) -> Group | None:
         where = ("spec", "groups", index)
         p = self.parts
-        match = Match(body.get("match", "first"))
+        if self._is_broken(where):
+            here, rules_at = dotted(where), dotted((*where, "rules")) + "["
+            inside = [p for p in self.broken if p == here or p.startswith((here + ".", here + "["))]
+            tolerated = (rules_at, dotted((*where, "match")), dotted((*where, "description")))
+            if not all(p.startswith(tolerated) for p in inside):
+                return None  # the group itself is malformed: the schema's problems say how
+        if dotted((*where, "match")) in self.broken:
+            match = Match.FIRST if "state" in body else Match.ALL  # unknown: check the rules, not their order
+        else:
+            match = Match(body.get("match", "first"))
         state = self._state(body["state"], where, scope) if "state" in body else None
         if state is not None and match is not Match.FIRST:
             p.problem((*where, "state"), "a state machine needs `match: first`", "state")
         action_scope = scope | {"rule"}
         rules = []
         for rindex, raw in enumerate(body["rules"]):
-            rule = self._rule(raw, (*where, "rules", rindex), scope, action_scope, state)
+            rpath = (*where, "rules", rindex)
+            if self._is_broken(rpath):
+                # Check what the schema accepted (actions, expressions, names); the rule itself is not kept.
+                self._rule(self._pruned_rule(raw, rpath), rpath, scope, action_scope, state)
+                continue
+            rule = self._rule(raw, rpath, scope, action_scope, state)
             if rule is not None:
                 rules.append(rule)
         return Group(body["name"], str(body.get("description", "")), match, state, tuple(rules), p.location(where))
@@ -326,6 +375,25 @@ class _DocumentCompiler:
             return None
         return StateMachine(field, str(body["initial"]), names, data, on_enter)
 
+    def _pruned_rule(self, body: Any, where: tuple[Any, ...]) -> dict[str, Any]:
+        """A rule without the fields the schema rejected (and without an event whose `to` was rejected)."""
+        if not isinstance(body, dict):
+            return {}
+        out: dict[str, Any] = {}
+        for key, value in body.items():
+            if dotted((*where, key)) in self.broken:
+                continue
+            if key in ("then", "let") and self._is_broken((*where, key)):
+                if key == "then":
+                    out[key] = [BROKEN if self._is_broken((*where, key, i)) else item for i, item in enumerate(value)]
+                else:
+                    out[key] = value  # only the names' pattern can be wrong: the values are still checked
+            elif not self._is_broken((*where, key)):
+                out[key] = value
+        if "to" not in out:
+            out.pop("event", None)
+        return out
+
     def _rule(
         self,
         body: dict[str, Any],
@@ -350,7 +418,11 @@ class _DocumentCompiler:
         lets = []
         for let_name, value in (body.get("let") or {}).items():
             if let_name in RESERVED:
-                p.problem((*where, "let", let_name), f"`{let_name}` is a reserved name", "reserved")
+                p.problem(
+                    (*where, "let", let_name),
+                    f"`{let_name}` is a reserved name ({', '.join(sorted(RESERVED))})",
+                    "reserved",
+                )
             compiled_let = p.tmpl(value, (*where, "let", let_name), action_scope)
             if compiled_let is not None:
                 lets.append((str(let_name), compiled_let))
@@ -368,7 +440,7 @@ class _DocumentCompiler:
         if len(self.problems) > before:
             return None  # a half-compiled rule would mislead the checks across rules
         return Rule(
-            body["name"],
+            str(body.get("name", "")),
             str(body.get("description", "")),
             p.location(where),
             when,

@@ -13,6 +13,7 @@ are not). This module reads files and parses YAML; it does not validate document
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 import yaml
 
 from engine.errors import Location, Problem
+from engine.expr.canonical import go_float
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 """A rule file larger than this is refused (a ConfigMap holds at most 1 MiB; this leaves room)."""
@@ -229,12 +231,17 @@ class _Builder:
         self.positions = positions
         self.loader = yaml.SafeLoader("")
         self.count = 0
+        self._merged: dict[int, int] = {}
+        self._own: set[tuple[Any, ...]] = set()
 
     def build(self, node: yaml.Node, path: tuple[Any, ...]) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
+            # Aliased nodes carry their anchor's position: name the top-level key that expands instead.
+            line, column = self.positions.table.get(path[:1], (node.start_mark.line + 1, node.start_mark.column + 1))
+            mark = yaml.error.Mark(self.positions.file, 0, line - 1, column - 1, None, 0)
             raise yaml.constructor.ConstructorError(
-                None, None, f"document expands to more than {MAX_NODES} values (alias bomb?)", node.start_mark
+                None, None, f"document expands to more than {MAX_NODES} values (alias bomb?)", mark
             )
         self.positions.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         self.positions.table.setdefault(path, self.positions.values[path])
@@ -262,17 +269,37 @@ class _Builder:
 
     def _mapping(self, node: yaml.MappingNode, path: tuple[Any, ...]) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
-        self.loader.flatten_mapping(node)
-        for key_node, value_node in node.value:
-            key = self.loader.construct_object(key_node, deep=True)
-            if not isinstance(key, str | int | float | bool) and key is not None:
-                key = str(key)
+        merged = self._merged.get(id(node))
+        if merged is None:  # merge keys (`<<: *anchor`) are flattened once; an alias may bring the node again
+            own = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
+            self.loader.flatten_mapping(node)
+            merged = self._merged[id(node)] = len(node.value) - own
+        for position, (key_node, value_node) in enumerate(node.value):
+            key = self._key(key_node)
             child = (*path, key)
-            if key in out:
+            if key in out and position >= merged and child in self._own:
                 first = self.positions.table[child][0]
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r} (first at line {first})", key_node.start_mark
                 )
+            if position >= merged:
+                self._own.add(child)  # a key written here overrides one merged in, and may not repeat
             self.positions.table[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             out[key] = self.build(value_node, child)
         return out
+
+    def _key(self, node: yaml.Node) -> str:
+        """A mapping key as text, as Kubernetes reads YAML through JSON (`1` -> "1", `true` -> "true")."""
+        if not isinstance(node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(
+                None, None, "mapping keys must be plain values, not lists or mappings", node.start_mark
+            )
+        if node.tag == _TIMESTAMP:
+            return str(node.value)
+        self._check_tag(node, _SCALAR_TAGS)
+        key = self.loader.construct_object(node, deep=True)
+        if isinstance(key, bool) or key is None:
+            return "true" if key is True else "false" if key is False else "null"
+        if isinstance(key, float):
+            return go_float(key) if math.isfinite(key) else str(node.value)
+        return str(key)

@@ -42,6 +42,8 @@ from engine.spec.ruleset import (
 from engine.spec.schema import ACTION, ACTION_KEYS, TRANSFORM, TRANSFORM_KEYS, validate
 
 Path = tuple[Any, ...]
+BROKEN: Any = object()
+"""Stands for an item the schema rejected (already reported): skipped, so later items keep their index."""
 UNCHECKED: frozenset[str] = frozenset()
 """Scope marker: expressions rooted at some other object (a source, a changed object) are not name-checked."""
 
@@ -94,11 +96,11 @@ class Parts:
             return None
         return template(_plain(value))
 
-    def _check_template_text(self, value: Any, path: Path, scope: frozenset[str]) -> None:
+    def _check_template_text(self, value: Any, path: Path, scope: frozenset[str], key: bool = False) -> None:
         if isinstance(value, dict):
-            for key, item in value.items():
-                self._check_template_text(str(key), (*path, key), scope)
-                self._check_template_text(item, (*path, key), scope)
+            for name, item in value.items():
+                self._check_template_text(str(name), (*path, name), scope, key=True)
+                self._check_template_text(item, (*path, name), scope)
         elif isinstance(value, list):
             for index, item in enumerate(value):
                 self._check_template_text(item, (*path, index), scope)
@@ -106,11 +108,12 @@ class Parts:
             try:
                 pieces = split_text(value)
             except TemplateSyntaxError as error:
-                self.problem(path, f"{error.message} in {value!r}", "template", error.column)
+                # A key's problems are placed at the key; a value's at their column inside the value.
+                self.problem(path, f"{error.message} in {value!r}", "template", 0 if key else error.column)
                 return
             for piece in pieces:
                 if isinstance(piece, tuple):
-                    self.expr(piece[0], path, scope, piece[1])
+                    self.expr(piece[0], path, scope, 0 if key else piece[1])
 
     def fpath(self, source: Any, path: Path) -> FieldPath | None:
         if not isinstance(source, str):
@@ -126,6 +129,8 @@ class Parts:
     def transforms(self, items: Any, path: Path, scope: frozenset[str]) -> tuple[Transform, ...]:
         out = []
         for index, item in enumerate(items or []):
+            if item is BROKEN:
+                continue
             compiled = self.transform(item, (*path, index), scope)
             if compiled is not None:
                 out.append(compiled)
@@ -155,6 +160,8 @@ class Parts:
     def actions(self, items: Any, path: Path, scope: frozenset[str]) -> tuple[ActionSpec, ...]:
         out = []
         for index, item in enumerate(items or []):
+            if item is BROKEN:
+                continue
             compiled = self.action(item, (*path, index), scope)
             if compiled is not None:
                 out.append(compiled)
@@ -232,7 +239,7 @@ class Parts:
             return None
         present = [key for key in keys if key in item]
         if len(present) != 1:
-            found = ", ".join(present) if present else "none"
+            found = ", ".join(present or [str(k) for k in item if k != "when"]) or "none"
             self.problem(path, f"{_article(what)} {what} needs exactly one of {', '.join(keys)} (found: {found})", what)
             return None
         problems = validate(item, schema["schema"], self.positions, path)

@@ -10,6 +10,7 @@ This is the only module that imports cerberus.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import cerberus
@@ -22,6 +23,8 @@ KIND = "Rules"
 
 NAME = r"^[A-Za-z][A-Za-z0-9_-]*$"
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+SHOWN = 80
+"""Found values are shown up to this many characters in messages."""
 
 
 def _d(text: str, **rule: Any) -> dict[str, Any]:
@@ -332,8 +335,18 @@ def validate(body: Any, schema: dict[str, Any], positions: Positions, base: tupl
     problems: list[Problem] = []
     for error in _leaves(validator._errors):
         path = (*base, *error.document_path)
-        problems.append(Problem(positions.at(path), _message(error, path), str(error.rule or "schema")))
+        problems.append(Problem(positions.at(path), _message(error, path), _code(error)))
     return sorted(problems, key=lambda p: (p.location.line, p.location.column, p.message))
+
+
+CODES = {"required": "required", "type": "type", "allowed": "allowed", "regex": "pattern", "empty": "empty-value"}
+"""Problem codes of schema violations (`empty-value`, not `empty`: that code means an empty rule file)."""
+
+
+def _code(error: Any) -> str:
+    if error.rule is None and error.code == 0x03:
+        return "unknown-field"
+    return CODES.get(str(error.rule), str(error.rule or "schema"))
 
 
 def _leaves(errors: Any) -> list[Any]:
@@ -356,6 +369,12 @@ _TYPE_WORDS = {"dict": "mapping", "float": "number"}
 """Cerberus type names in the words messages use (those of YAML and JSON)."""
 
 
+def _shown(value: Any) -> str:
+    """A found value as it reads in YAML/JSON (`true`, `"text"`, `{"a":1}`), shortened."""
+    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+    return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
+
+
 def _message(error: Any, path: tuple[Any, ...]) -> str:
     rule, constraint, value = error.rule, error.constraint, error.value
     if rule == "required":
@@ -367,13 +386,13 @@ def _message(error: Any, path: tuple[Any, ...]) -> str:
             _TYPE_WORDS.get(str(name), str(name))
             for name in (constraint if isinstance(constraint, list) else [constraint])
         )
-        return f"expected {wanted}, found {_type_name(value)} {value!r}"[:300]
+        return f"expected {wanted}, found {_type_name(value)} {_shown(value)}"
     if rule == "allowed":
-        return f"expected one of {', '.join(map(str, constraint))}, found {value!r}"
+        return f"expected one of {', '.join(map(str, constraint))}, found {_shown(value)}"
     if rule == "regex":
-        return f"expected a value matching {constraint}, found {value!r}"
+        return f"expected a value matching {constraint}, found {_shown(value)}"
     if rule == "empty":
         return "must not be empty"
     if rule == "excludes":
         return f"cannot be used together with `{constraint}`"
-    return f"{rule} {constraint!r} failed (found {value!r})"
+    return f"{rule} {constraint!r} failed (found {_shown(value)})"
