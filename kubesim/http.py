@@ -51,7 +51,7 @@ class HttpApi:
             request.method,
             info.verb,
             request.path,
-            dict(query),
+            dict(query) if query else {},
             info.group,
             info.version,
             info.resource,

@@ -38,7 +38,9 @@ class RequestInfo:
 def parse(method: str, path: str, watch: bool) -> RequestInfo:
     """Decompose an HTTP method and path (watch is the `watch` query flag)."""
     info = RequestInfo(method=method, path=path)
-    parts = tuple(unquote(p) for p in path.strip("/").split("/") if p)
+    parts = tuple(p for p in path.strip("/").split("/") if p)
+    if "%" in path:
+        parts = tuple(unquote(p) for p in parts)
     info.parts = parts
     lower = method.upper()
     if not parts or parts[0] not in ("api", "apis"):

@@ -70,19 +70,23 @@ def _differing(old: JSON, new: JSON, schema: Schema | None, skip: Iterable[str])
     out_new: set[Path] = set()
     out_old: set[Path] = set()
     skipped = set(skip) | {"apiVersion", "kind"}
-    for key in new.keys() | old.keys():
+    for key in _union(new, old):
         if key in skipped:
             continue
         sub = schema.field(key) if schema is not None else None
         if key == "metadata":
             meta_new, meta_old = new.get(key, {}), old.get(key, {})
-            for mkey in meta_new.keys() | meta_old.keys():
+            for mkey in _union(meta_new, meta_old):
                 if mkey not in _IGNORED_META:
                     msub = sub.field(mkey) if sub is not None else None
                     _walk_pair(meta_new, meta_old, mkey, msub, ("f:metadata", "f:" + mkey), out_new, out_old)
             continue
         _walk_pair(new, old, key, sub, ("f:" + key,), out_new, out_old)
     return out_new, out_old
+
+
+def _union(new: JSON, old: JSON) -> list[str]:
+    return [*new, *(key for key in old if key not in new)]
 
 
 def _walk_pair(  # noqa: PLR0917 - both sides of one field

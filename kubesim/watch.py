@@ -52,15 +52,15 @@ class WatchStream:
         self.waiter: asyncio.Future[None] | None = None
         self.timer_fired = False
         self.closed = False
-        self.everything = namespace is None and query.labels.empty and not query.fields.terms
+        self.unselective = query.labels.empty and not query.fields.terms
 
     def _visible(self, obj: JSON | None) -> bool:
         if obj is None:
             return False
-        if self.everything:
-            return True
         if self.namespace is not None and obj["metadata"].get("namespace", "") != self.namespace:
             return False
+        if self.unselective:
+            return True
         return self.runtime.api.matches(self.rt, obj, self.query)
 
     def offer(self, event: Event) -> None:

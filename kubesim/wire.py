@@ -28,7 +28,8 @@ from multidict import CIMultiDict, MultiDict, MultiDictProxy
 log = logging.getLogger("kubesim")
 MAX_HEAD = 64 * 1024
 MAX_BODY = 64 * 1024 * 1024
-_REASONS = {s.value: s.phrase for s in HTTPStatus}
+_STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n" for s in HTTPStatus}
+_NO_QUERY: MultiDictProxy[str] = MultiDictProxy(MultiDict())
 _DATE: list[Any] = [0, b""]
 
 
@@ -69,8 +70,9 @@ class Request:
     def query(self) -> MultiDictProxy[str]:
         """Query parameters (`+` and percent escapes decoded; blank values kept)."""
         if self._query is None:
-            pairs = parse_qsl(self.query_string, keep_blank_values=True) if self.query_string else []
-            self._query = MultiDictProxy(MultiDict(pairs))
+            if not self.query_string:
+                return _NO_QUERY
+            self._query = MultiDictProxy(MultiDict(parse_qsl(self.query_string, keep_blank_values=True)))
         return self._query
 
     @property
@@ -103,7 +105,7 @@ class Response:
 
     def encode(self, head_only: bool = False) -> bytes:
         """Status line, headers (with Content-Length and Date) and body."""
-        lines = [f"HTTP/1.1 {self.status} {_REASONS.get(self.status, 'Unknown')}\r\n"]
+        lines = [_STATUS_LINES.get(self.status) or f"HTTP/1.1 {self.status} Unknown\r\n"]
         lines.extend(f"{key}: {value}\r\n" for key, value in self.headers.items())
         lines.append(f"Content-Length: {len(self.body)}\r\n")
         head = "".join(lines).encode("latin-1") + b"Date: " + _date() + b"\r\n\r\n"
