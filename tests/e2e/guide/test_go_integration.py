@@ -98,7 +98,7 @@ def go_cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixture
         operator.wait_ready()
         for name in CLASSES:
             user.wait_class_ready(name)
-        client = kubernetes.config.new_client_from_config(str(sim.kubeconfig_path))
+        client = kubernetes.config.new_client_from_config(str(sim.kubeconfig_path))  # type: ignore[no-untyped-call]
         started.append(client)
         custom = kubernetes.client.CustomObjectsApi(client)
         jobs = WatchRecorder(custom, "batch", "v1", "jobs").start()
