@@ -95,6 +95,7 @@ class Reactor:
         self._sync_again = False
         self._sync_lock = asyncio.Lock()
         self._replan_task: asyncio.Task[None] | None = None
+        self._settle_task: asyncio.Task[None] | None = None
         self._processing = asyncio.Event()
         self._started = False
 
@@ -103,10 +104,21 @@ class Reactor:
     async def start(self, *, process: bool = True) -> None:
         """Start the watches; with `process`, the workers too (a standby starts them when it leads)."""
         await self._sync_watches()
-        self._started = True  # only now does `unready()` know every watch it must wait for
+        self._settle_task = asyncio.create_task(self._settle(), name="settle-watches")
         self._replan_task = asyncio.create_task(self._replan_unserved(), name="replan-unserved")
         if process:
             self.start_workers()
+
+    async def _settle(self) -> None:
+        """Declare the watches started once the plan is stable: the kinds that listed objects name (a class's
+        stream kind) are only known after those objects are listed, and their watches must list too."""
+        while True:
+            await self._caches_synced()
+            planned = {informer.key for informer in self.informers.informers()}
+            await self._sync_watches()
+            if planned == {informer.key for informer in self.informers.informers()} and not self._unsynced():
+                break
+        self._started = True
 
     def start_workers(self) -> None:
         if self._workers:
@@ -127,7 +139,7 @@ class Reactor:
         for task in self._workers:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
-        for pending in (self._sync_task, self._replan_task):
+        for pending in (self._sync_task, self._replan_task, self._settle_task):
             if pending is not None:
                 pending.cancel()
                 await asyncio.gather(pending, return_exceptions=True)
@@ -135,10 +147,12 @@ class Reactor:
 
     def unready(self) -> list[str]:
         """What keeps the operator from being ready (empty: every watch it wants has listed)."""
-        if not self._started:
-            return ["watches not started"]
         reasons = self.informers.unsynced()
         reasons.extend(f"{gvk}: not served ({message})" for gvk, message in sorted(self._unresolved.items()))
+        if self._settle_task is None:
+            reasons.append("watches not started")
+        elif not self._started:
+            reasons.append("watch plan not settled: the kinds named by listed objects are not all watched yet")
         return reasons
 
     async def swap(self, ruleset: RuleSet) -> None:

@@ -10,7 +10,7 @@ import pytest
 from kubesim import KubeSim
 
 from .conftest import StartOperator
-from .harness import OperatorProcess, install_crds, wait_for
+from .harness import GROUP, USER_AGENT, OperatorProcess, install_crds, install_plugin, wait_for
 
 pytestmark = [pytest.mark.e2e]
 
@@ -81,3 +81,23 @@ def test_liveness_and_go_chart_aliases_answer(sim: KubeSim, operators: StartOper
     assert operator.probe("/startup") == (200, "started\n")
     status, body = operator.probe("/readyz?format=json")
     assert (status, body.replace(" ", "")) == (200, '{"status":"ready","failures":[]}')
+
+
+@pytest.mark.slow
+def test_readyz_waits_for_the_watches_of_kinds_named_by_existing_objects(
+    sim: KubeSim, operators: StartOperator
+) -> None:
+    """At start-up with a Ready StreamClass in the cluster, /readyz stays 503 until the watch of the stream kind it names has listed, not only the watches the rules name directly."""
+    install_plugin(sim)
+    sim.patch(f"{GROUP}/v1", "StreamClass", None, "demo", {"status": {"phase": "Ready"}}, subresource="status")
+    sim.faults.add_latency(LIST_LATENCY, verb="list", resource="demostreams")
+    # Discovery answers slowly too (a second a group): the stream kind's watch is planned well after the
+    # other watches listed, which leaves time to see /readyz answer in between.
+    sim.faults.add_latency(1.0, verb="get")
+    operator = operators(sim)
+    answers = probe_until_ready(operator)
+    lists = [r for r in sim.requests.filter(verb="list", resource="demostreams") if r.user_agent == USER_AGENT]
+    assert len(lists) == 1, "the stream kind was listed before /readyz said ready"
+    listed_at = lists[0].timestamp + LIST_LATENCY
+    early = [(status, body) for at, status, body in answers if at < listed_at]
+    assert all(status == 503 for status, _ in early), f"ready before the stream kind was listed: {early}"
