@@ -165,13 +165,15 @@ class Api:
         name = query.fields.value_of("metadata.name")
         items: list[JSON] = []
         index = start
+        everything = query.labels.empty and not query.fields.terms
+        from_storage, by_ns = rt.strategy.from_storage, bucket.by_ns
         for index in range(start, len(keys)):
             ns, key_name = keys[index]
             if name is not None and key_name != name:
                 continue
-            obj = bucket.by_ns[ns][key_name]
-            if self.matches(rt, obj, query):
-                items.append(rt.strategy.from_storage(obj, rt))
+            obj = by_ns[ns][key_name]
+            if everything or self.matches(rt, obj, query):
+                items.append(from_storage(obj, rt))
                 if query.limit and len(items) >= query.limit:
                     break
         else:

@@ -9,6 +9,7 @@ this path" and "which types share this storage". It holds no objects: `kubesim.s
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -126,7 +127,7 @@ class ResourceType:
     preferred: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def api_version(self) -> str:
         """`batch/v1` or `v1`."""
         return join_api_version(self.group, self.version)
@@ -136,7 +137,7 @@ class ResourceType:
         """Same as api_version (discovery calls it groupVersion)."""
         return self.api_version
 
-    @property
+    @functools.cached_property
     def storage_key(self) -> tuple[str, str]:
         """The (group, plural) under which objects are stored."""
         return (
