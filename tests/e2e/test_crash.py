@@ -18,15 +18,6 @@ class SecondBackfillError(AssertionError):
     """The successor made a second BackfillRequest for the stream (so a second backfill Job runs)."""
 
 
-@pytest.mark.xfail(
-    raises=SecondBackfillError,
-    strict=True,
-    reason=(
-        "rules/stream.yaml `request-initial-backfill` creates the request with generateName and does not look "
-        "for the one it already made (`backfillRequest` finds it: it is owned by the stream), so a crash before "
-        "the phase write makes a second request; fix: create it only `when: '!backfillRequest'`"
-    ),
-)
 def test_successor_adopts_the_work_of_an_operator_killed_between_two_writes(
     sim: KubeSim, operators: StartOperator, custom: Any
 ) -> None:
