@@ -56,3 +56,26 @@ def test_sigterm_mid_work_finishes_in_flight_actions_and_exits_0(
     for name in STREAMS:
         assert (name in requested) == (phase(sim, name) != ""), (name, phase(sim, name))
     assert holder(sim) == "", "the Lease was not released"
+
+
+def test_sigterm_exits_0_within_10_s_when_writes_and_the_lease_release_hang(
+    sim: KubeSim, operators: StartOperator, custom: Any
+) -> None:
+    """SIGTERM still exits 0 within 10 s when in-flight writes never answer and the API server is slow to take the Lease release: the drain and the release are bounded together."""
+    install_plugin(sim)
+    operator = operators(sim, "--leader-elect", "--leader-election-namespace", "default")
+    wait_for("the operator to lead", lambda: holder(sim))
+    operator.wait_log("watching demo.arcane.dev/v1/DemoStream")
+    operator.wait_ready()
+    sim.faults.add_latency(30.0, verb="patch")  # status writes hang past any drain
+    sim.faults.add_latency(5.0, verb="update", resource="leases")  # renewals still fit the 10 s deadline
+    create_stream(custom, stream("a"))
+    wait_for("a write in flight", lambda: operator.metrics().value("arcane_actions_total", verb="create") >= 1)
+
+    operator.signal(signal.SIGTERM)
+    sent = time.monotonic()
+    code = operator.wait(20)
+    elapsed = time.monotonic() - sent
+    assert code == 0, f"exit code {code}"
+    assert elapsed < 10, f"took {elapsed:.1f} s"
+    assert operator.messages()[-1] == "stopped"
