@@ -99,6 +99,7 @@ def render(trace: Trace) -> str:
                 lines.append(f"  ! {step.rule}: error: {step.error}")
             else:
                 mark = "=>" if step.matched else "- "
-                lines.append(f"  {mark} {step.rule}: `{step.condition}` = {short(step.value)}")
+                condition = f"`{step.condition}`" if step.condition else "(no condition)"
+                lines.append(f"  {mark} {step.rule}: {condition} = {short(step.value)}")
         lines.append(f"  winner: {group.winner}" if group.winner else "  winner: none")
     return "\n".join(lines)

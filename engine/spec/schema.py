@@ -224,7 +224,9 @@ GROUP: dict[str, Any] = {
     "schema": {
         "name": {"type": "string", "required": True, "regex": NAME},
         "description": _STR,
-        "match": _d("first: the first matching rule wins; all: every matching rule", allowed=["first", "all"]),
+        "match": _d(
+            "first: the first matching rule wins; all: every matching rule", type="string", allowed=["first", "all"]
+        ),
         "state": {
             "type": "dict",
             "schema": {
@@ -339,7 +341,14 @@ def validate(body: Any, schema: dict[str, Any], positions: Positions, base: tupl
     return sorted(problems, key=lambda p: (p.location.line, p.location.column, p.message))
 
 
-CODES = {"required": "required", "type": "type", "allowed": "allowed", "regex": "pattern", "empty": "empty-value"}
+CODES = {
+    "required": "required",
+    "type": "type",
+    "nullable": "type",
+    "allowed": "allowed",
+    "regex": "pattern",
+    "empty": "empty-value",
+}
 """Problem codes of schema violations (`empty-value`, not `empty`: that code means an empty rule file)."""
 
 
@@ -393,6 +402,8 @@ def _message(error: Any, path: tuple[Any, ...]) -> str:
         return f"expected a value matching {constraint}, found {_shown(value)}"
     if rule == "empty":
         return "must not be empty"
+    if rule == "nullable":
+        return "must not be null"
     if rule == "excludes":
         return f"cannot be used together with `{constraint}`"
     return f"{rule} {constraint!r} failed (found {_shown(value)})"

@@ -126,7 +126,10 @@ def test_yaml_errors_are_located(text: str, message: str) -> None:
             "a: !!set {x, y}\n",
             "rules.yaml:1:4: invalid YAML: unsupported YAML tag 'tag:yaml.org,2002:set' (rule files hold plain data) [yaml]",
         ),
-        ("a: !Ref x\n", "rules.yaml:1:4: invalid YAML: unsupported YAML tag '!Ref' (rule files hold plain data) [yaml]"),
+        (
+            "a: !Ref x\n",
+            "rules.yaml:1:4: invalid YAML: unsupported YAML tag '!Ref' (rule files hold plain data) [yaml]",
+        ),
     ],
 )
 def test_tags_that_construct_objects_are_refused(text: str, message: str) -> None:
