@@ -33,9 +33,10 @@ from typing import Any
 import yaml
 from chart.rendering import CRD_DIR, NAMESPACE, Obj, OperatorInvocation, Rendered, operator_invocation
 
-from e2e.guide.user import User
+from e2e.guide.user import User, require_kubectl
 from e2e.harness import OperatorProcess
 from kubesim import KubeSim, SimOptions
+from kubesim.testing import Kubectl
 
 from .calls import SESSION
 
@@ -148,12 +149,11 @@ def installed(
 ) -> Iterator[Installed]:
     """A simulator with the rendering applied as `helm install` would apply it; every operator started from it
     is stopped on exit, and their calls recorded under `scenario` for the RBAC check."""
+    binary = require_kubectl()  # skips, saying why, before anything starts
     sim = KubeSim(SimOptions(job_default_outcome="succeed-after=0.5s", job_backoff=0.1)).start()
-    release = Installed(scenario, rendered, sim, User.at(sim.kubeconfig_path, workdir / "kubectl-home"), workdir)
-    if started is not None:
-        release.operators = started
+    user = User(Kubectl(binary, sim.kubeconfig_path, workdir / "kubectl-home"))
+    release = Installed(scenario, rendered, sim, user, workdir, started if started is not None else [])
     try:
-        user = release.user
         user(f"kubectl create namespace {NAMESPACE}")  # helm install --create-namespace
         for namespace in watched_namespaces(rendered):  # the RoleBindings go there: they must exist
             user(f"kubectl create namespace {namespace}")

@@ -230,6 +230,16 @@ VALUES: dict[str, Callable[[], dict[str, object]] | None] = {
     "watch-namespaces": None,
     "existing-configmap": None,
     "extra-rules": lambda: {"rules": {"extra": {"stream": team_stream_rules()}}},
+    # No lifecycle here: tests/e2e/guide/test_real_plugin.py runs the real SQL Server plugin, whose chart ships no
+    # ClusterRole for the operator, so its kinds come from these values (docs/install.md, "Permissions").
+    "real-plugin": lambda: {
+        "streamKinds": [
+            {
+                "apiGroup": "streaming.sneaksanddata.com",
+                "resources": ["microsoft-sql-server-streams", "microsoft-sql-server-beta-streams"],
+            }
+        ]
+    },
 }
 
 

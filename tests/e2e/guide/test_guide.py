@@ -5,7 +5,8 @@ ClusterRole it ships for the operator, its StreamClass), apply templates, a Secr
 with `kubectl get <plural>` and the Jobs with `kubectl get jobs -l streamId=<stream> -n <ns>`, suspend and resume
 with `kubectl patch --type merge`, ask for a backfill with `kubectl apply -f` of a BackfillRequest, and delete the
 stream, whose Jobs (and the BackfillRequest the operator created) go with it. The operator runs as a subprocess
-(tests/e2e/harness.py) on rules/. Phases taken are read from a watch (the harness's WatchRecorder), since some
+(tests/e2e/harness.py) on rules/; the v0 plugin is installed into the running operator (the guide's order), the
+others before it starts. Phases taken are read from a watch (the harness's WatchRecorder), since some
 last only a moment.
 """
 
@@ -104,9 +105,8 @@ def install_plugin(user: User, flow: Flow) -> None:
     """What the plugin's Helm chart installs, then the user's templates and Secret in the stream namespace."""
     user(f"kubectl create namespace {NAMESPACE}")
     user("kubectl apply " + " ".join(f"-f {flow.plugin / f}" for f in flow.cluster_files))
-    for path, name in flow.classes.items():
+    for path in flow.classes:
         user(f"kubectl apply -f {flow.plugin / path}")
-        user.wait_class_ready(name)
     user(f"kubectl apply -n {NAMESPACE} " + " ".join(f"-f {flow.plugin / f}" for f in flow.namespace_files))
 
 
@@ -115,10 +115,20 @@ def requests_shown(user: User) -> dict[str, str]:
     return {row["NAME"]: row["COMPLETED"] for row in user.rows(f"kubectl get backfillrequests -n {NAMESPACE}")}
 
 
-def run_guide(flow: Flow, sim: KubeSim, operators: StartOperator, user: User, custom: Any) -> WatchRecorder:
-    """The guide's commands for one stream, checking what each shows; returns the watch of the stream's phases."""
+def run_guide(
+    flow: Flow, sim: KubeSim, operators: StartOperator, user: User, custom: Any, *, plugin_first: bool = False
+) -> WatchRecorder:
+    """The guide's commands for one stream, checking what each shows; returns the watch of the stream's phases.
+
+    The plugin is installed into the running operator (the guide's order), or, with `plugin_first`, before the
+    operator starts (a cluster that already runs plugins, e.g. one moving from the Go operator)."""
+    if plugin_first:
+        install_plugin(user, flow)
     operators(sim).wait_ready()
-    install_plugin(user, flow)
+    if not plugin_first:
+        install_plugin(user, flow)
+    for name in flow.classes.values():
+        user.wait_class_ready(name)
     name, plural = flow.name, flow.plural
     streaming = "Scheduled" if flow.schedule else "Running"
     group, version = GROUP, "v1"
@@ -182,7 +192,7 @@ def run_guide(flow: Flow, sim: KubeSim, operators: StartOperator, user: User, cu
 
 
 def test_layout_v0_stream(sim: KubeSim, operators: StartOperator, user: User, custom: Any) -> None:
-    """A layout-v0 stream (mock plugin, templates in the guide's JobSpec shape) backfills, runs, suspends, resumes, backfills on request and is deleted with its Jobs, all through the guide's kubectl commands."""
+    """A layout-v0 stream (mock plugin installed into the running operator, templates in the guide's JobSpec shape) backfills, runs, suspends, resumes, backfills on request and is deleted with its Jobs, all through the guide's kubectl commands."""
     recorder = run_guide(V0, sim, operators, user, custom)
     assert phases_taken(recorder, "orders") == [
         *("Pending", "Backfilling", "Pending", "Running"),  # created: the initial backfill, then streaming
@@ -193,7 +203,7 @@ def test_layout_v0_stream(sim: KubeSim, operators: StartOperator, user: User, cu
 
 def test_layout_v1_change_capture_stream(sim: KubeSim, operators: StartOperator, user: User, custom: Any) -> None:
     """A layout-v1 changeCapture stream (SQL-Server-like plugin) goes through the same guide steps, its phase shown by `kubectl get sql-server-streams`."""
-    recorder = run_guide(V1_CHANGE_CAPTURE, sim, operators, user, custom)
+    recorder = run_guide(V1_CHANGE_CAPTURE, sim, operators, user, custom, plugin_first=True)
     assert phases_taken(recorder, "orders") == [
         *("Pending", "Backfilling", "Pending", "Running"),
         *("Suspended", "Pending", "Running"),
@@ -203,7 +213,7 @@ def test_layout_v1_change_capture_stream(sim: KubeSim, operators: StartOperator,
 
 def test_layout_v1_batch_stream(sim: KubeSim, operators: StartOperator, user: User, custom: Any) -> None:
     """A layout-v1 batch stream is Scheduled with a CronJob (no initial backfill); suspending deletes the CronJob, a BackfillRequest runs `<stream>-backfill` in its place, and deleting the stream removes the CronJob."""
-    recorder = run_guide(V1_BATCH, sim, operators, user, custom)
+    recorder = run_guide(V1_BATCH, sim, operators, user, custom, plugin_first=True)
     assert phases_taken(recorder, "orders-hourly") == [
         *("Pending", "Scheduled"),
         *("Suspended", "Pending", "Scheduled"),
@@ -213,7 +223,7 @@ def test_layout_v1_batch_stream(sim: KubeSim, operators: StartOperator, user: Us
 
 def test_layout_v2_stream(sim: KubeSim, operators: StartOperator, user: User, custom: Any) -> None:
     """A layout-v2 stream (the beta kind, backfill template under changeCapture) goes through the same guide steps."""
-    recorder = run_guide(V2, sim, operators, user, custom)
+    recorder = run_guide(V2, sim, operators, user, custom, plugin_first=True)
     assert phases_taken(recorder, "orders-beta") == [
         *("Pending", "Backfilling", "Pending", "Running"),
         *("Suspended", "Pending", "Running"),
