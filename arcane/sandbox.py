@@ -57,19 +57,38 @@ def main(argv: Sequence[str]) -> int:
         if not path.is_dir():
             print(f"arcane sandbox: no {what} directory at {path} (run it from the repository root)", file=sys.stderr)
             return 2
+    # Ctrl-C (or SIGTERM) at any moment, start-up included, is a clean stop: no traceback, no operator left.
+    stop = threading.Event()
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     sim = KubeSim(SimOptions(port=args.port, job_default_outcome=f"succeed-after={args.job_seconds:g}s"))
-    sim.start()
+    operator: subprocess.Popen[bytes] | None = None
+    failed = False
     try:
+        sim.start()
         for path in sorted(crds.glob("*.yaml")):
             sim.apply_many(path.read_text())
         kubeconfig = sim.write_kubeconfig(args.kubeconfig)
-        operator = _start_operator(args, kubeconfig)
-        if not args.no_demo:
-            sim.apply_many(demo_manifests())
-        _welcome(kubeconfig, args)
-        return _wait(operator)
+        if not stop.is_set():
+            operator = _start_operator(args, kubeconfig)
+            if not args.no_demo:
+                sim.apply_many(demo_manifests())
+        if not stop.is_set():
+            _welcome(kubeconfig, args)
+        failed = operator is not None and _wait(operator, stop)
     finally:
+        if operator is not None:
+            _stop_operator(operator)
         sim.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if failed:
+        return 1
+    print("arcane sandbox: stopped", flush=True)
+    return 0
 
 
 def _start_operator(args: argparse.Namespace, kubeconfig: Path) -> subprocess.Popen[bytes]:
@@ -110,35 +129,35 @@ operator on {args.rules}/ (edit the rules: they reload live).
     kubectl patch demostream reports -n demo --type merge -p '{{"spec":{{"execution":{{"suspended":false}}}}}}'
     kubectl get backfillrequests -n demo
 
-Health: http://127.0.0.1:{args.health_port}/readyz   Metrics: http://127.0.0.1:{args.metrics_port}/metrics
+Health: {_url(args.health_port, "/readyz")}   Metrics: {_url(args.metrics_port, "/metrics")}
 Stop with Ctrl-C.
 """,
         flush=True,
     )
 
 
-def _wait(operator: subprocess.Popen[bytes]) -> int:
-    stop = threading.Event()
+def _url(port: int, path: str) -> str:
+    if port == 0:  # any free port: the operator logs the one it took ("operator started")
+        return f'{path} on the port in the operator\'s "operator started" line'
+    return f"http://127.0.0.1:{port}{path}"
 
-    def request_stop(_signum: int, _frame: object) -> None:
-        stop.set()
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while not stop.is_set():
-            if operator.poll() is not None:
-                print(f"arcane sandbox: the operator exited with {operator.returncode}", file=sys.stderr)
-                return 1
-            stop.wait(0.5)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if operator.poll() is None:
-            operator.send_signal(signal.SIGTERM)
-            try:
-                operator.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                operator.kill()
-                operator.wait()
-    print("arcane sandbox: stopped", flush=True)
-    return 0
+def _wait(operator: subprocess.Popen[bytes], stop: threading.Event) -> bool:
+    """Until a stop is requested; True when the operator exited by itself first (a failure)."""
+    while not stop.is_set():
+        if operator.poll() is not None:
+            print(f"arcane sandbox: the operator exited with {operator.returncode}", file=sys.stderr)
+            return True
+        stop.wait(0.5)
+    return False
+
+
+def _stop_operator(operator: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (the operator's graceful shutdown), then SIGKILL after 15 s; idempotent."""
+    if operator.poll() is None:
+        operator.send_signal(signal.SIGTERM)
+        try:
+            operator.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            operator.kill()
+            operator.wait()

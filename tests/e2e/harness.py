@@ -433,3 +433,19 @@ def copy_rules(target: Path) -> Path:
     for path in sorted(RULES.glob("*.yaml")):
         (target / path.name).write_bytes(path.read_bytes())
     return target
+
+
+def process_group(pgid: int) -> list[int]:
+    """The processes (Linux /proc) still in a process group: what a command started and left behind."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state, ppid, pgrp, ...
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(entry.name))
+    return found

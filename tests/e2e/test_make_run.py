@@ -7,6 +7,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 
 from kubesim.testing import Kubectl, kubectl_binary
 
-from .harness import DEMO_GROUP, NAMESPACE, REPO, official_client, wait_for
+from .harness import DEMO_GROUP, NAMESPACE, REPO, official_client, process_group, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -90,6 +91,7 @@ def test_make_run_starts_the_sandbox_and_the_demo_stream_runs(tmp_path: Path) ->
         code = process.wait(30)
         text = output.read_text(errors="replace")
         assert code == 0, text[-4000:]
+        assert process_group(process.pid) == [], "make run left processes behind"
         assert f"export KUBECONFIG={kubeconfig}" in text
         assert "engine.main: stopped exit_code=0" in text
         assert text.rstrip().endswith("arcane sandbox: stopped"), text[-2000:]
@@ -98,3 +100,32 @@ def test_make_run_starts_the_sandbox_and_the_demo_stream_runs(tmp_path: Path) ->
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
         print(f"make run {shlex.quote(args)}:\n{output.read_text(errors='replace')[-6000:]}")
+
+
+def test_sandbox_interrupted_during_start_up_stops_cleanly(tmp_path: Path) -> None:
+    """SIGINT to `arcane sandbox` while it is still starting (the cluster up, the operator starting, the demo being installed) exits 0 and leaves no operator process behind."""
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs /proc to find the processes left behind")
+    kubeconfig = tmp_path / "sandbox.kubeconfig"
+    command = [sys.executable, "-m", "arcane.cli", "sandbox", "--kubeconfig", str(kubeconfig)]
+    command += ["--health-port", "0", "--metrics-port", "0"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE")}
+    output = tmp_path / "sandbox.log"
+    with output.open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    try:
+        wait_for("the sandbox's kubeconfig", kubeconfig.exists, 60, interval=0.01)
+        process.send_signal(signal.SIGINT)
+        code = process.wait(30)
+        text = output.read_text(errors="replace")
+        assert code == 0, text[-4000:]
+        assert "Traceback" not in text, text[-4000:]
+        assert process_group(process.pid) == [], f"processes left behind:\n{text[-4000:]}"
+    finally:
+        for pid in process_group(process.pid):
+            os.kill(pid, signal.SIGKILL)
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
