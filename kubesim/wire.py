@@ -267,13 +267,14 @@ class HttpProtocol(asyncio.Protocol):
             self._fail(400, "Bad Request: invalid request line")
             return None
         method, target, version = parts
-        headers: CIMultiDict[str] = CIMultiDict()
+        pairs: list[tuple[str, str]] = []
         for line in lines[1:]:
             name, colon, value = line.partition(":")
             if not colon or not name or name[-1] in " \t":
                 self._fail(400, "Bad Request: invalid header line")
                 return None
-            headers.add(name, value.strip(" \t"))
+            pairs.append((name, value.strip(" \t")))
+        headers: CIMultiDict[str] = CIMultiDict(pairs)
         connection = headers.get("Connection", "").lower()
         keep = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
         start = end + 4
