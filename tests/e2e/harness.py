@@ -355,11 +355,15 @@ class WatchRecorder:
         self.errors: list[str] = []
         self._events: list[tuple[str, dict[str, Any]]] = []
         self._stop = threading.Event()
+        self._connected = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"watch {plural}", daemon=True)
         self._lock = threading.Lock()
 
     def start(self) -> WatchRecorder:
+        """Start, and return once the first watch is open: every change after this call is recorded."""
         self._thread.start()
+        if not self._connected.wait(10):
+            raise AssertionError(f"the watch of {self.resource} did not open: {self.errors}")
         return self
 
     def stop(self) -> None:
@@ -383,6 +387,7 @@ class WatchRecorder:
                     _preload_content=False,
                     _request_timeout=(5, 10),
                 )
+                self._connected.set()  # the server subscribed the watch before it sent the headers
                 try:
                     for line in _lines(response):
                         event = json.loads(line)

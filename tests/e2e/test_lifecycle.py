@@ -187,3 +187,36 @@ def test_metrics_count_what_happened(sim: KubeSim, operators: StartOperator, cus
     (started,) = [r for r in operator.records() if r["msg"] == "operator started"]
     assert metrics.labels("arcane_ruleset_info") == [{"digest": started["digest"]}]
     assert started["digest"] == compile_ruleset([RULES]).digest
+
+
+@pytest.mark.slow
+def test_backfill_request_reaches_its_running_stream_through_the_trigger(
+    sim: KubeSim, operators: StartOperator, custom: Any
+) -> None:
+    """A BackfillRequest created for a Running stream re-evaluates that stream through the rules' trigger (no resync exists): the stream backfills again, completes the request and runs."""
+    install_plugin(sim)
+    operator = operators(sim)
+    operator.wait_log("watching demo.arcane.dev/v1/DemoStream")
+    operator.wait_ready()
+    create_stream(custom, stream("orders"))
+    wait_for("orders to be Running", lambda: phase(sim, "orders") == "Running")
+
+    recorder = WatchRecorder(custom, DEMO_GROUP, "v1", "demostreams").start()
+    try:
+        request = {
+            "apiVersion": f"{GROUP}/v1",
+            "kind": "BackfillRequest",
+            "metadata": {"name": "again", "namespace": NAMESPACE},
+            "spec": {"streamClass": "demo", "streamId": "orders"},
+        }
+        custom.create_namespaced_custom_object(GROUP, "v1", NAMESPACE, "backfillrequests", request)
+        wait_for(
+            "the request to be completed",
+            lambda: custom.get_namespaced_custom_object(GROUP, "v1", NAMESPACE, "backfillrequests", "again")[
+                "spec"
+            ].get("completed"),
+        )
+        wait_for("orders to run again", lambda: phases_taken(recorder, "orders")[-1:] == ["Running"])
+    finally:
+        recorder.stop()
+    assert phases_taken(recorder, "orders") == ["Running", "Pending", "Backfilling", "Pending", "Running"]
