@@ -149,6 +149,12 @@ def run_guide(
             (initial,) = requests_shown(user).items()
             assert initial[0].startswith(f"{name}-initial-backfill-")
             assert initial[1] == "true", "the initial backfill completed"
+            # `kubectl logs job/<stream>`: the streaming Job's pod (kubesim serves the log text a test sets).
+            selector = f"batch.kubernetes.io/job-name={name}"
+            pods = wait_for("the Job's pod", lambda: sim.list("v1", "Pod", NAMESPACE, label_selector=selector))
+            for pod in pods:
+                sim.set_pod_logs(NAMESPACE, pod["metadata"]["name"], f"{name}: streaming changes\n")
+            assert user(f"kubectl logs job/{name} -n {NAMESPACE}") == f"{name}: streaming changes\n"
         described = user(f"kubectl describe {plural} {name} -n {NAMESPACE}")
         rule = "start-schedule" if flow.schedule else "start-streaming"
         assert f"(rule: {rule})" in described, "kubectl describe says which rule decided the phase"
