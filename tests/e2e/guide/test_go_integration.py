@@ -242,3 +242,21 @@ def test_dynamic_backfill_id(cluster: GoCluster, layout: str) -> None:
     assert variables["STREAMCONTEXT__BACKFILL"] == "true"
     assert variables["STREAMCONTEXT__BACKFILL_ID"] == {"fieldRef": {"fieldPath": "metadata.labels['job-name']"}}
     assert container["envFrom"] == [{"secretRef": {"name": "orders-stream-config"}}]
+
+
+def test_v2_batch_only_stream_refuses_a_backfill(cluster: GoCluster) -> None:
+    """A BackfillRequest for a layout-v2 batch-only stream (the Go operator crashed on it for ever) leaves the stream Scheduled with its CronJob, and the request and a Warning event say why."""
+    user, plural, name = cluster.user, LAYOUTS["v2"], "integration-test-stream-v2-batch-only"
+    user(f"kubectl apply -f {SQLSERVER}/go-v2-batch-backfill.yaml")
+    user.wait_phase(plural, name, NAMESPACE, "Scheduled")
+    user(f"kubectl apply -f {SQLSERVER}/go-v2-batch-backfillrequest.yaml")
+    request = f"{name}-backfill"
+    user(
+        """kubectl wait --for=jsonpath='{.status.conditions[?(@.type=="Accepted")].reason}'=BackfillNotSupported """
+        f"backfillrequest/{request} -n {NAMESPACE} --timeout=30s"
+    )
+    assert user.phase_shown(plural, name, NAMESPACE) == "Scheduled"
+    assert user.names(f"kubectl get cronjobs {name} -n {NAMESPACE}") == [name]
+    assert user.jobs(name, NAMESPACE) == [], "no backfill Job"
+    described = user(f"kubectl describe {plural} {name} -n {NAMESPACE}")
+    assert "BackfillNotSupported" in described, described
