@@ -84,6 +84,11 @@ class Progress:
     errors: int
     raw: dict[str, Any]
 
+    @property
+    def restarts(self) -> int:
+        """Relists and watch restarts (ours; the peer does not report them)."""
+        return int(self.raw.get("arcane_relists_total", 0) + self.raw.get("arcane_watch_restarts_total", 0))
+
 
 class OperatorProcess:
     """One operator process under test."""

@@ -105,9 +105,7 @@ async def _one(ctx: Context, peer: Peer, template: Any, size: int) -> Run:
                 run.figures["steady_rss_mib"] = rounded(procstat.rss_bytes(operator.pid) / procstat.MIB, 1)
                 run.figures["peak_rss_mib"] = rounded(procstat.peak_rss_bytes(operator.pid) / procstat.MIB, 1)
                 progress = await operator.progress()
-                run.figures["relists"] = int(
-                    progress.raw.get("arcane_relists_total", 0) + progress.raw.get("arcane_watch_restarts_total", 0)
-                )
+                run.figures["relists"] = progress.restarts
                 log = await api.request_log()
             finally:
                 await sampler.stop()

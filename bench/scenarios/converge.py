@@ -135,6 +135,7 @@ async def _one(ctx: Context, peer: Peer, size: int) -> Run:
     run.figures["requests_per_phase_change"] = rounded(summary["requests"] / (size * PHASE_CHANGES), 2)
     run.figures["requests"] = summary
     run.figures["errors"] = progress.errors
+    run.figures["relists"] = progress.restarts
     run.figures["exit_code"] = code
     run.figures["log_problems"] = operator.log_problems()
     return run

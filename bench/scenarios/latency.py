@@ -106,6 +106,7 @@ async def _one(ctx: Context, peer: Peer, template: object, size: int) -> Run:
                 with contextlib.suppress(TimeoutError):
                     await wait_quiet(api, quiet=2.0, timeout=60.0)
                 log = await api.request_log()
+                run.figures["relists"] = (await operator.progress()).restarts
             finally:
                 if sampling is not None:
                     sampling.cancel()
