@@ -17,5 +17,11 @@ def test_state_machine_diagrams_are_up_to_date() -> None:
 def test_every_stream_rule_that_changes_the_phase_is_drawn() -> None:
     """Each rule with a `to` in rules/stream.yaml appears as an edge of the stream diagram."""
     text = state_machines(ROOT / "rules")
-    for name in ("request-initial-backfill", "start-backfill", "backfill-completed", "start-streaming", "suspend-running"):
+    for name in (
+        "request-initial-backfill",
+        "start-backfill",
+        "backfill-completed",
+        "start-streaming",
+        "suspend-running",
+    ):
         assert f": {name}\n" in text
