@@ -38,6 +38,9 @@ from engine.spec.ruleset import (
 )
 
 Clock = Callable[[], datetime]
+DATA_ERRORS = (ExpressionError, TypeError, ValueError, KeyError, AttributeError, IndexError)
+"""What a rule's data can make fail. Besides ExpressionError, the others are a last line of defence: an object
+shaped unlike what a rule expects (a `metadata` that is a list) fails that decision, never the worker."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,8 +264,8 @@ class _Session:
         try:
             self.planner.plan(self.document.on_error, context, plan)
             return Decision(reporting, self.planner.finish(plan))
-        except ExpressionError as failure:
-            return Decision(reporting, error=f"onError failed: {failure}")
+        except DATA_ERRORS as failure:
+            return Decision(reporting, error=f"onError failed: {_text(failure)}")
 
     def _fire(self, group: Group, rule: Rule, state: str | None) -> None:
         rule_info = {"name": rule.name, "group": group.name, "document": self.document.name, "file": rule.location.file}
@@ -287,8 +290,8 @@ class _Session:
             elif rule.event is not None and rule.event_always:
                 self.planner.event(rule.event, context, plan)
             actions = self.planner.finish(plan)
-        except ExpressionError as error:
-            self._error(group, rule, str(error))
+        except DATA_ERRORS as error:
+            self._error(group, rule, _text(error))
             return
         self.evaluation.decisions.append(
             Decision(self._provenance(group, rule), actions, requeue_after=plan.requeue_after, transition=transition)
@@ -305,6 +308,10 @@ class _Session:
         else:
             base, pending = plan.main_patches.get(key, (self.object, {}))
             plan.main_patches[key] = (base, merge_patch(pending, {fields[0]: nested} if fields else {}))
+
+
+def _text(error: Exception) -> str:
+    return str(error) if isinstance(error, ExpressionError) else f"{type(error).__name__}: {error}"
 
 
 def _summary(value: Any) -> Any:

@@ -94,16 +94,22 @@ def merge_patch(target: Any, patch: Any) -> Any:
 def merge_conditions(current: Any, desired: Any, replace: bool, now: str) -> list[dict[str, Any]]:
     """Conditions after setting `desired` (by type); `lastTransitionTime` changes only when `status` does.
 
+    A missing `status` is "True" and a boolean one "True"/"False"; null fields are left out.
     `replace` makes `desired` the whole list. Otherwise a condition of a type already present is updated in
     place and a new type is appended, so setting a condition that did not change leaves the list equal."""
     existing = [c for c in current if isinstance(c, dict)] if isinstance(current, list) else []
-    if not isinstance(desired, list) or not all(isinstance(c, dict) and c.get("type") for c in desired):
+    typed = [c for c in existing if isinstance(c.get("type"), str)]  # the others are kept as they are
+    if not isinstance(desired, list) or not all(
+        isinstance(c, dict) and isinstance(c.get("type"), str) and c["type"] for c in desired
+    ):
         raise ExpressionError("conditions must be a list of objects, each with a `type`")
-    by_type = {c.get("type"): c for c in existing}
+    by_type = {c["type"]: c for c in typed}
     rendered = []
     for wanted in desired:
         condition = {key: value for key, value in wanted.items() if value is not None}
-        condition["status"] = stringify(condition.get("status", "True"))
+        status = condition.get("status", "True")
+        # Kubernetes condition statuses are "True", "False" or "Unknown": a boolean becomes its capitalised name.
+        condition["status"] = str(status) if isinstance(status, bool) else stringify(status)
         previous = by_type.get(condition["type"])
         if "lastTransitionTime" not in condition:
             kept = (
@@ -116,7 +122,7 @@ def merge_conditions(current: Any, desired: Any, replace: bool, now: str) -> lis
     if replace:
         return rendered
     updates = {condition["type"]: condition for condition in rendered}
-    out = [updates.pop(c.get("type"), c) for c in existing]
+    out = [updates.pop(c["type"], c) if isinstance(c.get("type"), str) else c for c in existing]
     out.extend(updates.values())
     return out
 

@@ -66,8 +66,13 @@ class Trace:
                     return f"its condition `{step.condition}` was {short(step.value)}"
                 return "it matched"
         for traced in self.groups:
-            if traced.winner is not None and (group is None or traced.group == group):
+            if group is not None and traced.group != group:
+                continue
+            if traced.winner is not None:
                 return f"rule `{traced.winner}` matched first in group `{traced.group}`, so it was not reached"
+            failed = next((step.rule for step in traced.steps if step.error), None)
+            if failed is not None and traced.match == "first":
+                return f"rule `{failed}` failed first in group `{traced.group}`, so it was not reached"
         return "it was not evaluated (no document of the rule set evaluates this object)"
 
 

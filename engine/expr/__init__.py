@@ -83,7 +83,14 @@ class Expression:
             return self.fn(data)
         except ExpressionError:
             raise
-        except (jmespath_exceptions.JMESPathError, TypeError, ValueError, KeyError) as error:
+        except (
+            jmespath_exceptions.JMESPathError,
+            TypeError,
+            ValueError,
+            KeyError,
+            AttributeError,
+            IndexError,
+        ) as error:
             raise ExpressionError(f"{self.source!r}: {error}") from None
 
     def truthy(self, data: Any) -> bool:

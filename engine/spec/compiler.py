@@ -138,7 +138,7 @@ class _DocumentCompiler:
         )
         on_error: tuple[ActionSpec, ...] = ()
         if not self._is_broken(("spec", "onError")):
-            on_error = self.parts.actions(spec.get("onError"), ("spec", "onError"), base | {"error"})
+            on_error = self.parts.actions(spec.get("onError"), ("spec", "onError"), base | {"error", "rule"})
         if target is None or self._is_broken(("metadata",)) or self._is_broken(()):
             return None
         meta = self.raw.body["metadata"]

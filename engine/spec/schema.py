@@ -379,8 +379,13 @@ _TYPE_WORDS = {"dict": "mapping", "float": "number"}
 
 
 def _shown(value: Any) -> str:
-    """A found value as it reads in YAML/JSON (`true`, `"text"`, `{"a":1}`), shortened."""
-    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+    """A found value, shortened: text quoted as everywhere in messages ('text'), anything else as YAML/JSON
+    writes it (`true`, `null`, `{"a": 1}`) rather than as Python would (`True`, `None`)."""
+    text = (
+        repr(value)
+        if isinstance(value, str)
+        else json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+    )
     return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
 
 
