@@ -16,7 +16,7 @@ import functools
 from collections.abc import Callable
 from pathlib import Path
 
-from chart.rendering import Rendered, render, render_scenario, scenarios
+from chart.rendering import NAMESPACE, Rendered, render, render_scenario, scenarios
 
 from e2e.guide.user import SQLSERVER, User
 from e2e.harness import RULES, OperatorProcess, wait_for, with_replaced
@@ -153,8 +153,7 @@ def leader_election(release: Installed) -> None:
     install_plugin(user, namespace)
     pods = ["arcane-arcane-operator-0", "arcane-arcane-operator-1"]
     replicas = {pod: start_ready(release, pod) for pod in pods}
-    lease = release.invocation.argv[-1].split("=", 1)[1]
-    assert release.invocation.argv[-1] == f"--leader-election-id={lease}", release.invocation.argv
+    (lease,) = [a.split("=", 1)[1] for a in release.invocation.argv if a.startswith("--leader-election-id=")]
 
     def leader() -> str | None:
         leading = [p for p, op in replicas.items() if any("leading" in m for m in op.messages())]
@@ -162,7 +161,7 @@ def leader_election(release: Installed) -> None:
         return leading[0] if leading else None
 
     first = wait_for("a replica to lead", leader)
-    holder = user(f"kubectl get lease {lease} -n arcane -o jsonpath={{.spec.holderIdentity}}")
+    holder = user(f"kubectl get lease {lease} -n {NAMESPACE} -o jsonpath={{.spec.holderIdentity}}")
     assert holder, "the Lease names its holder"
     stream_running(user, namespace)
     replicas[first].close()  # SIGTERM: the leader releases the Lease on its way out
@@ -170,7 +169,7 @@ def leader_election(release: Installed) -> None:
     replicas[second].wait_log("leading", timeout=30)
     suspend_and_resume(user, namespace)
     user.wait_jobs(STREAM, namespace, [STREAM])
-    assert user(f"kubectl get lease {lease} -n arcane -o jsonpath={{.spec.holderIdentity}}") != holder
+    assert user(f"kubectl get lease {lease} -n {NAMESPACE} -o jsonpath={{.spec.holderIdentity}}") != holder
     delete_stream(user, namespace)
 
 
@@ -191,7 +190,7 @@ def watch_namespaces(release: Installed) -> None:
 
 def existing_configmap(release: Installed) -> None:
     """The platform team's own ConfigMap (created as docs/install.md says) is what the operator runs."""
-    release.user(f"kubectl create configmap {release.invocation.rules_configmap} -n arcane --from-file={RULES}")
+    release.user(f"kubectl create configmap {release.invocation.rules_configmap} -n {NAMESPACE} --from-file={RULES}")
     mount = release.mount_rules()
     assert mounted_files(mount) == shipped_files()
     install_plugin(release.user, "streams")
