@@ -110,8 +110,8 @@ class Reactor:
             self.start_workers()
 
     async def _settle(self) -> None:
-        """Declare the watches started once the plan is stable: the kinds that listed objects name (a class's
-        stream kind) are only known after those objects are listed, and their watches must list too."""
+        """Declare the watches started once the plan is stable: the kinds that listed objects name (dynamic
+        targets) are only known after those objects are listed, and their watches must list too."""
         while True:
             await self._caches_synced()
             planned = {informer.key for informer in self.informers.informers()}
