@@ -52,26 +52,49 @@ TRANSFORM: dict[str, Any] = {
     "type": "dict",
     "schema": {
         "when": _WHEN,
-        "set": {"type": "dict", "schema": {"at": _AT, "value": {**_ANY, "required": True}}},
-        "append": {"type": "dict", "schema": {"at": _AT, "items": {**_ANY, "required": True}}},
-        "upsert": {
-            "type": "dict",
-            "schema": {"at": _AT, "key": {"type": "string", "required": True}, "item": {**_ANY, "required": True}},
-        },
-        "merge": {"type": "dict", "schema": {"at": _AT, "value": {**_ANY, "required": True}}},
-        "remove": {"type": "dict", "schema": {"at": _AT}},
-        "forEach": {
-            "type": "dict",
-            "schema": {
-                "in": {**_EXPR, "required": True},
-                "as": {"type": "string", "regex": IDENT},
-                "do": {"type": "list", "required": True, "schema": {"type": "dict"}},
+        "set": _d(
+            "set a value at every match of a path (missing objects on the way are created)",
+            type="dict",
+            schema={"at": _AT, "value": _d("the value (a template)", **_ANY, required=True)},
+        ),
+        "append": _d(
+            "append items to every list a path matches (a missing list is created)",
+            type="dict",
+            schema={
+                "at": _AT,
+                "items": _d("a list of items, or one item (a template; null appends nothing)", **_ANY, required=True),
             },
-        },
+        ),
+        "upsert": _d(
+            "in every list a path matches, replace the item with the same key, or append it",
+            type="dict",
+            schema={
+                "at": _AT,
+                "key": _d("the field that identifies items, e.g. name", type="string", required=True),
+                "item": _d("the item (a template that renders to an object)", **_ANY, required=True),
+            },
+        ),
+        "merge": _d(
+            "shallow-merge an object into every object a path matches (a missing object is created)",
+            type="dict",
+            schema={"at": _AT, "value": _d("the object to merge (a template)", **_ANY, required=True)},
+        ),
+        "remove": _d("remove every field or list item a path matches", type="dict", schema={"at": _AT}),
+        "forEach": _d(
+            "apply transforms once per item of a list",
+            type="dict",
+            schema={
+                "in": _d("expression: the list", **_EXPR, required=True),
+                "as": _d("the name of the current item (default: item)", type="string", regex=IDENT),
+                "do": _d("transforms", type="list", required=True, schema={"type": "dict"}),
+            },
+        ),
     },
 }
 
-_PROPAGATION = {"type": "string", "allowed": ["Background", "Foreground", "Orphan"]}
+_PROPAGATION = _d(
+    "deletion propagation policy (default: Background)", type="string", allowed=["Background", "Foreground", "Orphan"]
+)
 _EVENT_FIELDS = {
     "type": _d("Normal or Warning", type="string", allowed=["Normal", "Warning"]),
     "reason": _d("short CamelCase reason", type="string", required=True, empty=False),
@@ -81,9 +104,10 @@ ACTION: dict[str, Any] = {
     "type": "dict",
     "schema": {
         "when": _WHEN,
-        "create": {
-            "type": "dict",
-            "schema": {
+        "create": _d(
+            "create an object (unless `existing` is there and need not be replaced)",
+            type="dict",
+            schema={
                 "object": _d("the object to create (a template)", type="dict"),
                 "build": _d("the name of a builder that makes the object", type="string", regex=IDENT),
                 "with": _d("arguments for the builder (templates), available to it as `args`", type="dict"),
@@ -92,54 +116,66 @@ ACTION: dict[str, Any] = {
                 "replacePropagation": _PROPAGATION,
                 "owner": _d("expression: the object that owns the new one (a controller ownerReference)", **_EXPR),
             },
-        },
-        "delete": {
-            "type": "dict",
-            "schema": {
-                "target": _d("expression: the object (or list of objects) to delete", required=True, **_EXPR),
+        ),
+        "delete": _d(
+            "delete objects (absent and already terminating ones are skipped)",
+            type="dict",
+            schema={
+                "target": _d(
+                    "expression: the object (or list of objects; nulls are skipped) to delete", required=True, **_EXPR
+                ),
                 "propagation": _PROPAGATION,
             },
-        },
-        "patch": {
-            "type": "dict",
-            "schema": {
-                "target": {**_EXPR, "required": True},
+        ),
+        "patch": _d(
+            "patch objects (a merge patch is sent only when it changes something)",
+            type="dict",
+            schema={
+                "target": _d("expression: the object (or list of objects) to patch", **_EXPR, required=True),
                 "merge": _d("a JSON merge patch (a template)", type="dict"),
                 "json": _d("JSON patch operations (a template)", type="list"),
             },
-        },
-        "status": {
-            "type": "dict",
-            "schema": {
+        ),
+        "status": _d(
+            "write status fields and conditions (nothing is sent when nothing changes)",
+            type="dict",
+            schema={
                 "target": _d("expression: whose status (default: the evaluated object)", **_EXPR),
                 "set": _d("fields merged into status (a template)", type="dict"),
-                "conditions": {
-                    "type": "dict",
-                    "schema": {
+                "conditions": _d(
+                    "the status conditions",
+                    type="dict",
+                    schema={
                         "replace": _d("the whole conditions list (templates)", type="list"),
                         "set": _d("conditions added or updated by type (templates)", type="list"),
                         "remove": _d("condition types to remove", type="list", schema={"type": "string"}),
                     },
-                },
+                ),
             },
-        },
-        "event": {
-            "type": "dict",
-            "schema": {
+        ),
+        "event": _d(
+            "record a Kubernetes Event (repeats are counted on one Event)",
+            type="dict",
+            schema={
                 "target": _d("expression: the object the event is about (default: the evaluated object)", **_EXPR),
                 **_EVENT_FIELDS,
                 "whenChanged": _d("JSONPath: emit only when this decision changes that field", type="string"),
             },
-        },
-        "requeue": {"type": "dict", "schema": {"after": _d("seconds", type="number", required=True)}},
-        "forEach": {
-            "type": "dict",
-            "schema": {
-                "in": {**_EXPR, "required": True},
-                "as": {"type": "string", "regex": IDENT},
-                "do": {"type": "list", "required": True, "schema": {"type": "dict"}},
+        ),
+        "requeue": _d(
+            "evaluate the object again after a delay (the shortest of a decision's requeues wins)",
+            type="dict",
+            schema={"after": _d("seconds", type="number", required=True)},
+        ),
+        "forEach": _d(
+            "run actions once per item of a list",
+            type="dict",
+            schema={
+                "in": _d("expression: the list", **_EXPR, required=True),
+                "as": _d("the name of the current item (default: item)", type="string", regex=IDENT),
+                "do": _d("actions", type="list", required=True, schema={"type": "dict"}),
             },
-        },
+        ),
     },
 }
 
@@ -147,55 +183,75 @@ _LOOKUP_TARGET: dict[str, Any] = {"type": "dict", "schema": {**_KIND["schema"]}}
 RELATED: dict[str, Any] = {
     "type": "dict",
     "schema": {
-        "description": _STR,
-        "get": {
-            "type": "dict",
-            "excludes": "list",
-            "schema": {
+        "description": _d("what this object is to the evaluated one", type="string"),
+        "get": _d(
+            "look one object up by name",
+            type="dict",
+            excludes="list",
+            schema={
                 **_LOOKUP_TARGET["schema"],
                 "name": _d("name (a template)", type="string", required=True),
                 "namespace": _d("namespace (a template; default: the evaluated object's)", type="string"),
             },
-        },
-        "list": {
-            "type": "dict",
-            "excludes": "get",
-            "schema": {
+        ),
+        "list": _d(
+            "look objects up by kind and filter them",
+            type="dict",
+            excludes="get",
+            schema={
                 **_LOOKUP_TARGET["schema"],
                 "namespace": _d("namespace (a template; default: the evaluated object's; '*' for all)", type="string"),
                 "where": _d("keep items for which this is true (`item` is the candidate)", **_EXPR),
                 "orderBy": _d(
                     "sort key: an expression evaluated on each candidate, e.g. metadata.creationTimestamp", **_EXPR
                 ),
-                "descending": {"type": "boolean"},
+                "descending": _d("sort from the largest key", type="boolean"),
                 "first": _d("the first match only (an object or null) instead of a list", type="boolean"),
             },
-        },
-        "triggers": {
-            "type": "dict",
-            "schema": {
+        ),
+        "triggers": _d(
+            "which evaluated object a change of a listed object re-evaluates (expressions over the changed object)",
+            type="dict",
+            schema={
                 "name": _d(
                     "from a changed object, the name of the object to re-evaluate", type="string", required=True
                 ),
-                "namespace": {"type": "string"},
+                "namespace": _d("its namespace (a template; default: the changed object's)", type="string"),
                 "when": _d("only changed objects for which this is true trigger", **_EXPR),
             },
-        },
-        "cache": {"type": "dict", "schema": {"drop": {"type": "list", "schema": {"type": "string"}}}},
+        ),
+        "cache": _d(
+            "how the runtime caches objects of this kind",
+            type="dict",
+            schema={
+                "drop": _d(
+                    "JSONPaths removed from cached objects (large fields rules never read)",
+                    type="list",
+                    schema={"type": "string"},
+                )
+            },
+        ),
     },
 }
 
 FACT_FORM: dict[str, Any] = {
-    "description": _STR,
+    "description": _d("what the fact means", type="string"),
     "value": _d("a template", nullable=True),
-    "cases": {
-        "type": "list",
-        "schema": {"type": "dict", "schema": {"when": _EXPR, "value": {**_ANY, "required": True}}},
-    },
-    "in": _EXPR,
-    "where": _EXPR,
-    "select": _ANY,
-    "first": {"type": "boolean"},
+    "cases": _d(
+        "the value of the first case whose `when` is true (a case without `when` always is); null when none is",
+        type="list",
+        schema={
+            "type": "dict",
+            "schema": {
+                "when": _d("condition of this case", **_EXPR),
+                "value": _d("the value (a template)", **_ANY, required=True),
+            },
+        },
+    ),
+    "in": _d("expression: a list to filter (or search, with `first`)", **_EXPR),
+    "where": _d("keep the items for which this is true (`item` is the item)", **_EXPR),
+    "select": _d("what to keep of each item (a template over `item`; default: the item)", **_ANY),
+    "first": _d("the first kept item only (or null) instead of a list", type="boolean"),
 }
 
 RULE: dict[str, Any] = {
@@ -212,117 +268,147 @@ RULE: dict[str, Any] = {
             type="dict",
             keysrules={"type": "string", "regex": IDENT},
         ),
-        "event": {
-            "type": "dict",
-            "schema": {**_EVENT_FIELDS, "always": _d("also when the state does not change", type="boolean")},
-        },
+        "event": _d(
+            "an Event emitted when the rule changes the state (or always, with `always`)",
+            type="dict",
+            schema={**_EVENT_FIELDS, "always": _d("also when the state does not change", type="boolean")},
+        ),
     },
 }
 
 GROUP: dict[str, Any] = {
     "type": "dict",
     "schema": {
-        "name": {"type": "string", "required": True, "regex": NAME},
-        "description": _STR,
+        "name": _d("group name", type="string", required=True, regex=NAME),
+        "description": _d("what the group decides", type="string"),
         "match": _d(
             "first: the first matching rule wins; all: every matching rule", type="string", allowed=["first", "all"]
         ),
-        "state": {
-            "type": "dict",
-            "schema": {
+        "state": _d(
+            "a state machine: the rules move the object between states",
+            type="dict",
+            schema={
                 "field": _d("where the state lives in the object, e.g. status.phase", type="string", required=True),
                 "initial": _d("the state when the field is absent", type="string", required=True),
                 "states": _d("state names, each with optional data (a template)", type="dict", required=True),
                 "onEnter": _d("actions when a rule's `to` changes the state", type="list", schema={"type": "dict"}),
             },
-        },
-        "rules": {"type": "list", "required": True, "schema": RULE},
+        ),
+        "rules": _d("the rules, in order", type="list", required=True, schema=RULE),
     },
 }
 
 DOCUMENT: dict[str, Any] = {
     "apiVersion": _d(f"must be {API_VERSION}", type="string", required=True, allowed=[API_VERSION]),
     "kind": _d(f"must be {KIND}", type="string", required=True, allowed=[KIND]),
-    "metadata": {
-        "type": "dict",
-        "required": True,
-        "schema": {"name": {"type": "string", "required": True, "regex": NAME}, "description": _STR},
-    },
-    "spec": {
-        "type": "dict",
-        "required": True,
-        "schema": {
-            "for": {
-                "type": "dict",
-                "required": True,
-                "schema": {
-                    "kind": {**_KIND, "excludes": "dynamic"},
-                    "dynamic": {
-                        "type": "dict",
-                        "excludes": "kind",
-                        "schema": {
-                            "from": {**_KIND, "required": True},
+    "metadata": _d(
+        "the document's identity",
+        type="dict",
+        required=True,
+        schema={
+            "name": _d("unique document name", type="string", required=True, regex=NAME),
+            "description": _d("what the document is about", type="string"),
+        },
+    ),
+    "spec": _d(
+        "what the document evaluates and how",
+        type="dict",
+        required=True,
+        schema={
+            "for": _d(
+                "the objects this document evaluates",
+                type="dict",
+                required=True,
+                schema={
+                    "kind": _d("one kind", **_KIND, excludes="dynamic"),
+                    "dynamic": _d(
+                        "every kind that objects of another kind name",
+                        type="dict",
+                        excludes="kind",
+                        schema={
+                            "from": _d("the kind of the objects that name kinds", **_KIND, required=True),
                             "where": _d("which source objects name a kind (expression over the source)", **_EXPR),
-                            "kind": {
-                                "type": "dict",
-                                "required": True,
-                                "schema": {
-                                    "apiVersion": {"type": "string", "required": True},
-                                    "kind": {"type": "string", "required": True},
-                                    "plural": {"type": "string"},
+                            "kind": _d(
+                                "the named kind (templates over the source object)",
+                                type="dict",
+                                required=True,
+                                schema={
+                                    "apiVersion": _d("API version (a template)", type="string", required=True),
+                                    "kind": _d("kind (a template)", type="string", required=True),
+                                    "plural": _d("REST resource name (a template)", type="string"),
                                 },
-                            },
+                            ),
                             "as": _d(
                                 "the name the source object is bound to", type="string", required=True, regex=IDENT
                             ),
                         },
-                    },
-                    "namespaces": {"type": "list", "schema": {"type": "string"}},
-                    "labelSelector": {"type": "string"},
+                    ),
+                    "namespaces": _d(
+                        "only objects in these namespaces (default: all)", type="list", schema={"type": "string"}
+                    ),
+                    "labelSelector": _d("only objects with these labels (a Kubernetes label selector)", type="string"),
                 },
-            },
-            "related": {"type": "dict", "keysrules": {"type": "string", "regex": IDENT}, "valuesrules": RELATED},
-            "facts": {
-                "type": "dict",
-                "keysrules": {"type": "string", "regex": IDENT},
-                "valuesrules": {"type": ["string", "dict"], "empty": False},
-            },
-            "builders": {
-                "type": "dict",
-                "keysrules": {"type": "string", "regex": IDENT},
-                "valuesrules": {
+            ),
+            "related": _d(
+                "other objects looked up for each evaluated object, by name",
+                type="dict",
+                keysrules={"type": "string", "regex": IDENT},
+                valuesrules=RELATED,
+            ),
+            "facts": _d(
+                "named values computed once per evaluation, on first use",
+                type="dict",
+                keysrules={"type": "string", "regex": IDENT},
+                valuesrules={"type": ["string", "dict"], "empty": False},
+            ),
+            "builders": _d(
+                "named recipes for objects that `create` actions build",
+                type="dict",
+                keysrules={"type": "string", "regex": IDENT},
+                valuesrules={
                     "type": "dict",
                     "schema": {
-                        "description": _STR,
+                        "description": _d("what the builder makes", type="string"),
                         "base": _d(
                             "start from another builder's object, available as `base`",
                             type="dict",
                             schema={
-                                "build": {"type": "string", "required": True, "regex": IDENT},
-                                "with": {"type": "dict"},
+                                "build": _d("the other builder", type="string", required=True, regex=IDENT),
+                                "with": _d("its arguments (templates; this builder's `args` in scope)", type="dict"),
                             },
                         ),
-                        "let": {"type": "dict", "keysrules": {"type": "string", "regex": IDENT}, "valuesrules": _EXPR},
-                        "object": {"type": "dict", "required": True},
-                        "transform": {"type": "list", "schema": {"type": "dict"}},
-                        "require": {
-                            "type": "list",
-                            "schema": {
+                        "let": _d(
+                            "names computed in order before the object (expressions; `args` in scope)",
+                            type="dict",
+                            keysrules={"type": "string", "regex": IDENT},
+                            valuesrules=_EXPR,
+                        ),
+                        "object": _d("the object (a template)", type="dict", required=True),
+                        "transform": _d("changes applied in order to the object", type="list", schema={"type": "dict"}),
+                        "require": _d(
+                            "conditions checked before building; the first false one fails the decision",
+                            type="list",
+                            schema={
                                 "type": "dict",
-                                "schema": {"that": {**_EXPR, "required": True}, "message": {**_STR, "required": True}},
+                                "schema": {
+                                    "that": _d("the condition", **_EXPR, required=True),
+                                    "message": _d(
+                                        "the error when it is false (a template)", type="string", required=True
+                                    ),
+                                },
                             },
-                        },
+                        ),
                     },
                 },
-            },
+            ),
             "onError": _d(
                 "actions when a rule's decision fails (an expression, a requirement or an API call); `error` is in scope",
                 type="list",
                 schema={"type": "dict"},
             ),
-            "groups": {"type": "list", "required": True, "schema": GROUP},
+            "groups": _d("the groups of rules, in order", type="list", required=True, schema=GROUP),
         },
-    },
+    ),
 }
 
 
