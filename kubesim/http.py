@@ -125,6 +125,8 @@ class HttpApi:
                     record.duration = time.monotonic() - started
                 return stream
             response = self.dispatch(request, info)
+        except ConnectionResetError:
+            raise  # the client left: there is no one to answer
         except Exception as error:
             response = self._failure(request, error)
             if record.status:  # a watch, logged when it opened, refused before streaming (bad resourceVersion)
