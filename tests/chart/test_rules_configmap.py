@@ -102,8 +102,24 @@ def test_extra_rules_join_the_shipped_ones(by_scenario: dict[str, Rendered]) -> 
     data = rules_configmap(by_scenario["extra-rules"])
     assert data == {
         **chart_rules(),
-        "team-overrides.yaml": "# Extra rules of the data platform team.\n",
-        "audit.yaml": "# Kept byte for byte, trailing spaces and all:   \n\n",
+        "team-overrides.yaml": (
+            "# Extra rules of the data platform team.\n"
+            "apiVersion: rules.arcane.dev/v1alpha1\n"
+            "kind: Rules\n"
+            "metadata: {name: team-overrides}\n"
+            "spec:\n"
+            "  for: {kind: {apiVersion: streaming.sneaksanddata.com/v1, kind: BackfillRequest}}\n"
+            "  groups: []\n"
+        ),
+        "audit.yaml": (
+            "# Kept byte for byte, trailing spaces and all:   \n"
+            "apiVersion: rules.arcane.dev/v1alpha1\n"
+            "kind: Rules\n"
+            "metadata: {name: audit}\n"
+            "spec:\n"
+            "  for: {kind: {apiVersion: streaming.sneaksanddata.com/v1, kind: BackfillRequest}}\n"
+            "  groups: []\n\n"
+        ),
     }
 
 

@@ -94,7 +94,7 @@ def test_make_run_starts_the_sandbox_and_the_demo_stream_runs(tmp_path: Path) ->
         assert process_group(process.pid) == [], "make run left processes behind"
         assert f"export KUBECONFIG={kubeconfig}" in text
         assert "engine.main: stopped exit_code=0" in text
-        assert text.rstrip().endswith("arcane sandbox: stopped"), text[-2000:]
+        assert "arcane sandbox: stopped" in text, text[-2000:]
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
