@@ -42,6 +42,8 @@ from engine.spec.ruleset import KindRef, ListLookup, RuleSet
 
 log = logging.getLogger("engine.reactor")
 
+CRD = GVK("apiextensions.k8s.io", "v1", "CustomResourceDefinition")
+
 
 @dataclass(frozen=True, slots=True)
 class ReactorOptions:
@@ -294,6 +296,15 @@ class Reactor:
 
     def _route(self, key: ObjectKey, obj: Obj, old: Obj | None, priority: Priority) -> None:
         gvk, namespace, name = key.gvk, key.namespace, key.name
+        if gvk == CRD:
+            # A kind appeared, changed or went away: discovery must not answer from a cache older than that,
+            # and a kind that was not served may be now.
+            for changed in (obj, old):
+                spec = (changed or {}).get("spec") or {}
+                for version in spec.get("versions") or []:
+                    self.mapper.invalidate(f"{spec.get('group')}/{version.get('name')}")
+            if self._unresolved:
+                self.request_sync()
         if self._bindings_for(gvk):
             self.queue.add(key, priority)
         for dependent in self.deps.dependents(gvk, namespace, name):

@@ -211,6 +211,11 @@ def test_cronjob_matches_the_go_operator(ruleset: RuleSet) -> None:
     # chart's CRD notes), where the shared CRD prunes them before the Go operator sees them.
     template_labels = load("mssql/streamingjobtemplate.yaml")["spec"]["spec"]["template"]["metadata"]
     expected["spec"]["jobTemplate"]["spec"]["template"]["metadata"] = template_labels
+    # contract §2 "labels": the Jobs the CronJob starts carry the stream's labels (the guide's `-l streamId=`).
+    name, kind = "orders-stream-hourly", "MicrosoftSqlServerStream"
+    expected["spec"]["jobTemplate"]["metadata"] = {
+        "labels": {"arcane/stream-id": name, "arcane/stream-kind": kind, "streamId": name}
+    }
     assert cronjob == expected
     status = cluster.get(GVK.of_object(stream), "arcane", "orders-stream-hourly")["status"]  # type: ignore[index]
     assert status["phase"] == "Scheduled"
