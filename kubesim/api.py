@@ -440,7 +440,9 @@ class Api:
         meta = new["metadata"]
         if opts.subresource == "status":
             status = new.get("status")
-            new = deep_copy(old)
+            # Copy-on-write: everything but status and metadata stays shared with the (immutable) stored
+            # object, so pruning skips it and nothing is copied; what the pipeline changes is replaced.
+            new = {**old, "metadata": dict(old["metadata"])}
             if status is None:
                 new.pop("status", None)
             else:

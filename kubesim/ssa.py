@@ -12,6 +12,7 @@ fields the applier owned before but no longer applies. This module works on plai
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from kubesim.errors import ApiError, CauseType, Reason
@@ -164,8 +165,40 @@ def remove_path(obj: Any, path: Path) -> None:
             parent.remove(target)
 
 
-def encode(paths: set[Path]) -> JSON:
-    """A field set as a fieldsV1 document."""
+# fieldsV1 documents are immutable once made, so they are shared: objects of one shape (every ConfigMap
+# with the same keys, every Job of one template) get the same document from `encode`, and `decode` of a
+# document it has seen (by identity) is a set copy. Both memos are cleared when full (threads: one
+# `clear()` is atomic where a bounded eviction would not be).
+_MEMO_SIZE = 4096
+_ENCODED: dict[frozenset[Path], JSON] = {}
+_DECODED: dict[int, tuple[JSON, frozenset[Path]]] = {}
+
+
+def encode(paths: AbstractSet[Path]) -> JSON:
+    """A field set as a fieldsV1 document (shared between equal sets: never mutate it)."""
+    key = frozenset(paths)
+    doc = _ENCODED.get(key)
+    if doc is None:
+        doc = _encode(key)
+        if len(_ENCODED) >= _MEMO_SIZE:
+            _ENCODED.clear()
+        _ENCODED[key] = doc
+    return doc
+
+
+def decode(doc: JSON) -> set[Path]:
+    """A fieldsV1 document as a field set."""
+    cached = _DECODED.get(id(doc))
+    if cached is not None and cached[0] is doc:
+        return set(cached[1])
+    paths = _decode(doc, ())
+    if len(_DECODED) >= _MEMO_SIZE:
+        _DECODED.clear()
+    _DECODED[id(doc)] = (doc, frozenset(paths))
+    return paths
+
+
+def _encode(paths: AbstractSet[Path]) -> JSON:
     root: JSON = {}
     nodes: list[JSON] = []
     for path in sorted(paths):
@@ -182,14 +215,13 @@ def encode(paths: set[Path]) -> JSON:
     return root
 
 
-def decode(doc: JSON, prefix: Path = ()) -> set[Path]:
-    """A fieldsV1 document as a field set."""
+def _decode(doc: JSON, prefix: Path) -> set[Path]:
     out: set[Path] = set()
     for key, sub in doc.items():
         if key == ".":
             out.add(prefix)
         elif isinstance(sub, dict) and sub:
-            out |= decode(sub, (*prefix, key))
+            out |= _decode(sub, (*prefix, key))
         else:
             out.add((*prefix, key))
     return out
