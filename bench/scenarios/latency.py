@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 
 from bench import procstat
 from bench.demo import seed_objects, streams_path
@@ -37,6 +38,8 @@ FIGURES = [
     Figure("phase_seen_p99_ms", "event to phase seen by a watcher, p99", "ms"),
     Figure("edits_per_s", "edits sent", "edits/s", better="higher", ratio=False),
     Figure("unanswered", "edits without a write", "", ratio=False),
+    Figure("cpu_ms_per_edit", "operator CPU per edit (until drained)", "ms"),
+    Figure("drained_after_s", "backlog drained after the last edit", "s"),
     Figure("operator_cpu_share", "operator CPU", "cores"),
 ]
 KINDS = [EditKind.SUSPEND, EditKind.BACKFILL, EditKind.RESUME]
@@ -99,12 +102,14 @@ async def _one(ctx: Context, peer: Peer, template: object, size: int) -> Run:
                 sim_cpu = procstat.CpuWindow(sim.pid).start()
                 background = procstat.Background([sim.pid, operator.pid, os.getpid()]).start()
                 took = await editor.run(rate, duration, lambda m: ctx.say(f"{NAME} {peer.value}: {m}"))
-                await asyncio.sleep(2.0 if ctx.quick else 5.0)
+                # Let the operator drain what it owes (a backlog is part of the figure), then read the log.
+                drain = time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    await wait_quiet(api, quiet=2.0 if ctx.quick else 3.0, timeout=max(120.0, duration * 10))
+                run.figures["drained_after_s"] = rounded(time.monotonic() - drain, 1)
                 cpu.stop()
                 sim_cpu.stop()
                 run.background_cores = round(background.stop().cores, 2)
-                with contextlib.suppress(TimeoutError):
-                    await wait_quiet(api, quiet=2.0, timeout=60.0)
                 log = await api.request_log()
                 run.figures["relists"] = (await operator.progress()).restarts
             finally:
@@ -132,6 +137,7 @@ async def _one(ctx: Context, peer: Peer, template: object, size: int) -> Run:
         for kind in KINDS
     }
     run.figures["operator_cpu_share"] = rounded(cpu.core_share, 2)
+    run.figures["cpu_ms_per_edit"] = rounded(cpu.seconds * 1000 / max(1, len(editor.edits)), 2)
     run.figures["queue_depth_max"] = max(depths, default=None)
     run.figures["requests"] = requests_summary(operator_records(log))
     run.figures["exit_code"] = code

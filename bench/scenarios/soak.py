@@ -36,7 +36,9 @@ FIGURES = [
     Figure("first_write_p50_ms", "event to first write, p50", "ms"),
     Figure("first_write_p99_ms", "event to first write, p99", "ms"),
     Figure("edits_per_s", "edits sent", "edits/s", better="higher", ratio=False),
-    Figure("operator_cpu_share", "operator CPU", "cores"),
+    Figure("cpu_ms_per_edit", "operator CPU per edit (until drained)", "ms"),
+    Figure("drained_after_s", "backlog drained after the last edit", "s"),
+    Figure("operator_cpu_share", "operator CPU while edits were sent", "cores"),
 ]
 KINDS = [EditKind.SUSPEND, EditKind.BACKFILL, EditKind.RESUME, EditKind.DELETE_JOB, EditKind.EDIT_SPEC]
 
@@ -99,14 +101,19 @@ async def _one(ctx: Context, peer: Peer, template: object, size: int) -> Run:
                 sim_cpu = procstat.CpuWindow(sim.pid).start()
                 background = procstat.Background([sim.pid, operator.pid, os.getpid()]).start()
                 took = await editor.run(rate, duration, lambda m: ctx.say(f"{NAME} {peer.value}: {m}"))
-                cpu.stop()
+                sending_cpu = cpu.stop().seconds
                 sim_cpu.stop()
                 run.background_cores = round(background.stop().cores, 2)
                 sampling.cancel()
                 await asyncio.gather(sampling, return_exceptions=True)
                 sampling = None
+                drain = time.monotonic()
                 with contextlib.suppress(TimeoutError):
                     await wait_quiet(api, quiet=3.0, timeout=timeout)
+                run.figures["drained_after_s"] = rounded(time.monotonic() - drain, 1)
+                run.figures["cpu_ms_per_edit"] = rounded(
+                    (procstat.cpu_seconds(operator.pid) - cpu.started_cpu) * 1000 / max(1, len(editor.edits)), 2
+                )
                 progress = await operator.progress()
                 run.figures["inconsistent_streams"], examples = await _inconsistent(api)
                 if examples:
@@ -147,7 +154,7 @@ async def _one(ctx: Context, peer: Peer, template: object, size: int) -> Run:
     run.figures["edits"] = len(editor.edits)
     run.figures["edits_per_s"] = rounded(len(editor.edits) / took, 1)
     run.figures["edit_failures"] = sum(1 for e in editor.edits if e.status >= 300 or e.error)
-    run.figures["operator_cpu_share"] = rounded(cpu.core_share, 2)
+    run.figures["operator_cpu_share"] = rounded(sending_cpu / took, 2)
     run.figures["requests"] = summary
     run.figures["exit_code"] = code
     run.figures["samples"] = [[rounded(t, 1), rounded(r / procstat.MIB, 1), q] for t, r, q in samples]
