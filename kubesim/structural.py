@@ -4,6 +4,11 @@ The order is the API server's: unknown fields are pruned (unless `x-kubernetes-p
 nulls of non-nullable fields are dropped, defaults are applied, then values are validated. Messages
 follow kube-openapi's validators as the API server reports them (`spec.replicas in body must be of
 type integer: "string"`). CEL rules (`x-kubernetes-validations`) are not evaluated.
+
+Each walk takes the stored object an update starts from (`old`, or `NO_OLD`): a subtree that *is*
+(by identity) the stored one was pruned, defaulted and validated by this same schema when it was
+stored, and stored objects are never mutated, so it is not walked again. The caller passes `old`
+only when the schema cannot have changed since (`kubesim.kinds.crd`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from kubesim.errors import CauseType, FieldError, Raw
 from kubesim.meta import JSON, deep_copy, parse_time
 
 _SPECIAL_TOP = ("apiVersion", "kind", "metadata")
+NO_OLD: Any = object()  # no stored counterpart: walk everything
 _INT_BOUNDS = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 
 
@@ -43,8 +49,18 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def prune(value: Any, schema: JSON, path: str = "", top: bool = True) -> Iterator[str]:
+def _child(old: Any, key: str) -> Any:
+    return old.get(key, NO_OLD) if isinstance(old, dict) else NO_OLD
+
+
+def _items(old: Any, value: list[Any]) -> list[Any]:
+    return old if isinstance(old, list) and len(old) == len(value) else [NO_OLD] * len(value)
+
+
+def prune(value: Any, schema: JSON, path: str = "", top: bool = True, old: Any = NO_OLD) -> Iterator[str]:
     """Drop unknown fields (and nulls of non-nullable fields) in place; yields the unknown paths."""
+    if value is old:
+        return
     if isinstance(value, dict):
         props = schema.get("properties")
         extra = schema.get("additionalProperties")
@@ -52,6 +68,9 @@ def prune(value: Any, schema: JSON, path: str = "", top: bool = True) -> Iterato
         embedded = bool(schema.get("x-kubernetes-embedded-resource"))
         for key in list(value):
             if (top and key in _SPECIAL_TOP) or (embedded and key in _SPECIAL_TOP):
+                continue
+            before = _child(old, key)
+            if value[key] is before:
                 continue
             sub: Any = None
             if isinstance(props, dict) and key in props:
@@ -68,16 +87,18 @@ def prune(value: Any, schema: JSON, path: str = "", top: bool = True) -> Iterato
                 del value[key]
                 continue
             if isinstance(sub, dict):
-                yield from prune(value[key], sub, _join(path, key), top=False)
+                yield from prune(value[key], sub, _join(path, key), False, before)
     elif isinstance(value, list):
         items = schema.get("items")
         if isinstance(items, dict):
-            for index, item in enumerate(value):
-                yield from prune(item, items, f"{path}[{index}]", top=False)
+            for index, (item, before_item) in enumerate(zip(value, _items(old, value), strict=True)):
+                yield from prune(item, items, f"{path}[{index}]", False, before_item)
 
 
-def default(value: Any, schema: JSON) -> None:
+def default(value: Any, schema: JSON, old: Any = NO_OLD) -> None:
     """Apply `default` values of absent (or null non-nullable) fields, in place, top-down."""
+    if value is old:
+        return
     if isinstance(value, dict):
         props = schema.get("properties")
         if isinstance(props, dict):
@@ -92,19 +113,19 @@ def default(value: Any, schema: JSON) -> None:
         for key, item in value.items():
             sub = props.get(key) if isinstance(props, dict) and key in props else extra
             if isinstance(sub, dict) and isinstance(item, dict | list):
-                default(item, sub)
+                default(item, sub, _child(old, key))
     elif isinstance(value, list):
         items = schema.get("items")
         if isinstance(items, dict):
-            for item in value:
+            for item, before in zip(value, _items(old, value), strict=True):
                 if isinstance(item, dict | list):
-                    default(item, items)
+                    default(item, items, before)
 
 
-def validate(value: Any, schema: JSON, path: str = "", top: bool = True) -> list[FieldError]:
+def validate(value: Any, schema: JSON, path: str = "", top: bool = True, old: Any = NO_OLD) -> list[FieldError]:
     """Problems with a value, worded as the API server does."""
     problems: list[FieldError] = []
-    _check(value, schema, path, top, problems)
+    _check(value, schema, path, top, problems, old)
     return sorted(problems, key=lambda p: p.field)  # deterministic (Go walks properties in map order)
 
 
@@ -114,7 +135,9 @@ def _type_error(path: str, value: Any, wanted: str) -> FieldError:
     return errors.invalid(path, Raw(rendered), f"{path} in body must be of type {wanted}: {rendered}")
 
 
-def _check(value: Any, schema: JSON, path: str, top: bool, out: list[FieldError]) -> None:
+def _check(value: Any, schema: JSON, path: str, top: bool, out: list[FieldError], old: Any = NO_OLD) -> None:  # noqa: PLR0917
+    if value is old:
+        return
     if value is None:
         if schema.get("nullable") or not schema.get("type"):
             return
@@ -146,9 +169,9 @@ def _check(value: Any, schema: JSON, path: str, top: bool, out: list[FieldError]
     if isinstance(negated, dict) and not validate(value, negated, path, False):
         out.append(errors.invalid(path, value, f"{path} in body must not validate the schema (not)"))
     if isinstance(value, dict):
-        _check_object(value, schema, path, top, out)
+        _check_object(value, schema, path, top, out, old)
     elif isinstance(value, list):
-        _check_array(value, schema, path, out)
+        _check_array(value, schema, path, out, old)
 
 
 def _is_type(value: Any, wanted: str) -> bool:
@@ -239,7 +262,7 @@ def _format_ok(fmt: str, value: str) -> bool:
     return True
 
 
-def _check_object(value: JSON, schema: JSON, path: str, top: bool, out: list[FieldError]) -> None:
+def _check_object(value: JSON, schema: JSON, path: str, top: bool, out: list[FieldError], old: Any) -> None:  # noqa: PLR0917
     for key in schema.get("required") or []:
         if key not in value and not (top and key in _SPECIAL_TOP):
             out.append(errors.required(_join(path, key), ""))
@@ -261,10 +284,10 @@ def _check_object(value: JSON, schema: JSON, path: str, top: bool, out: list[Fie
             continue
         sub = props.get(key) if key in props else (extra if isinstance(extra, dict) else None)
         if isinstance(sub, dict):
-            _check(item, sub, _join(path, key), False, out)
+            _check(item, sub, _join(path, key), False, out, _child(old, key))
 
 
-def _check_array(value: list[Any], schema: JSON, path: str, out: list[FieldError]) -> None:
+def _check_array(value: list[Any], schema: JSON, path: str, out: list[FieldError], old: Any) -> None:
     if schema.get("maxItems") is not None and len(value) > schema["maxItems"]:
         limit = schema["maxItems"]
         out.append(FieldError(CauseType.TOO_MANY, path, f"must have at most {limit} items", len(value), True))
@@ -289,5 +312,5 @@ def _check_array(value: list[Any], schema: JSON, path: str, out: list[FieldError
             seen_keys.append(ident)
     items = schema.get("items")
     if isinstance(items, dict):
-        for index, item in enumerate(value):
-            _check(item, items, f"{path}[{index}]", False, out)
+        for index, (item, before) in enumerate(zip(value, _items(old, value), strict=True)):
+            _check(item, items, f"{path}[{index}]", False, out, before)

@@ -145,8 +145,11 @@ class CustomResourceStrategy(Strategy):
     return_deleted_object = True
     requires_type_meta = True
 
-    def __init__(self, crd: JSON, version: JSON) -> None:
+    def __init__(self, crd: JSON, version: JSON, trusted_after: int | None = None) -> None:
         self.crd_name = crd["metadata"]["name"]
+        # Objects stored after this resourceVersion were pruned, defaulted and validated by this very
+        # schema (None: not known, or versions with different schemas): their unchanged parts are skipped.
+        self.trusted_after = trusted_after
         self.version = str(version["name"])
         self.raw_schema: JSON = get_path(version, ("schema", "openAPIV3Schema")) or {
             "type": "object",
@@ -165,18 +168,28 @@ class CustomResourceStrategy(Strategy):
     def schema(self, rt: ResourceType) -> Schema | None:
         return self._schema
 
+    def _trusted(self, old: JSON | None) -> Any:
+        """`old` when its unchanged parts need no second walk, else `structural.NO_OLD`."""
+        if old is None or self.trusted_after is None:
+            return structural.NO_OLD
+        try:
+            written = int(old["metadata"]["resourceVersion"])
+        except (KeyError, TypeError, ValueError):
+            return structural.NO_OLD
+        return old if written > self.trusted_after else structural.NO_OLD
+
     def prune(self, obj: JSON, rt: ResourceType, old: JSON | None = None) -> list[str]:
-        unknown = list(structural.prune(obj, self.raw_schema))
+        unknown = list(structural.prune(obj, self.raw_schema, old=self._trusted(old)))
         meta = obj.get("metadata")
         if isinstance(meta, dict):
             unknown += schemas.prune(meta, schemas.object_meta(), "metadata", old.get("metadata") if old else None)
         return unknown
 
     def default(self, obj: JSON, old: JSON | None, now: float) -> None:
-        structural.default(obj, self.raw_schema)
+        structural.default(obj, self.raw_schema, self._trusted(old))
 
     def validate(self, obj: JSON, old: JSON | None) -> list[FieldError]:
-        return structural.validate(obj, self.raw_schema)
+        return structural.validate(obj, self.raw_schema, old=self._trusted(old))
 
     def spec_changed(self, obj: JSON, old: JSON) -> bool:
         skip = ("metadata", "status") if self.status_subresource else ("metadata",)
@@ -200,9 +213,13 @@ def types_for_crd(crd: JSON) -> list[ResourceType]:
     group = str(spec.get("group", ""))
     served = [v for v in spec.get("versions") or [] if isinstance(v, dict) and v.get("served", True)]
     ordered = sorted(served, key=lambda v: version_priority(str(v.get("name", ""))))
+    every = [get_path(v, ("schema", "openAPIV3Schema")) for v in spec.get("versions") or [] if isinstance(v, dict)]
+    written = str(crd["metadata"].get("resourceVersion") or "")
+    one_schema = all(s == every[0] for s in every)
+    trusted_after = int(written) if written.isdigit() and one_schema else None
     out: list[ResourceType] = []
     for index, version in enumerate(ordered):
-        strategy = CustomResourceStrategy(crd, version)
+        strategy = CustomResourceStrategy(crd, version, trusted_after)
         subresources: list[Subresource] = []
         if strategy.status_subresource:
             subresources.append(Subresource("status", str(names["kind"]), ("get", "patch", "update")))

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from simhelpers import job, widget
+import pytest
+import yaml
+from simhelpers import WIDGET_CRD, job, widget
 
+from kubesim import ApiError
 from kubesim.meta import deep_copy
 
 
@@ -70,3 +73,23 @@ def test_objects_of_one_shape_share_field_ownership_documents_safely(kubesim: An
     assert fields_b == [{"f:data": {".": {}, "f:k": {}}}]
     owned_a = {key for e in a["metadata"]["managedFields"] for key in e["fieldsV1"].get("f:data", {})}
     assert owned_a == {".", "f:k", "f:extra"}
+
+
+def test_a_changed_crd_schema_applies_to_unchanged_parts_again(widgets: Any) -> None:
+    sim = widgets
+    sim.apply(widget("w1", "red"))
+    crd = yaml.safe_load(WIDGET_CRD)
+    spec_schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec_schema["properties"]["shape"] = {"type": "string", "default": "round"}
+    sim.apply(crd)
+    # A status write leaves spec alone, but the new schema's default applies to it (as on any write).
+    sim.patch("example.com/v1", "Widget", "default", "w1", {"status": {"phase": "Ready"}}, subresource="status")
+    assert sim.get("example.com/v1", "Widget", "default", "w1")["spec"]["shape"] == "round"
+    # Written after the schema: unchanged parts are trusted; changed parts are still checked.
+    sim.patch("example.com/v1", "Widget", "default", "w1", {"status": {"phase": "Done"}}, subresource="status")
+    with pytest.raises(ApiError) as refused:
+        sim.patch("example.com/v1", "Widget", "default", "w1", {"spec": {"size": 11}})
+    assert refused.value.code == 422
+    got = sim.get("example.com/v1", "Widget", "default", "w1")
+    assert got["spec"] == {"color": "red", "size": 3, "replicas": 1, "shape": "round"}
+    assert got["status"] == {"phase": "Done"}
