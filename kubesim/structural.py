@@ -95,6 +95,21 @@ def prune(value: Any, schema: JSON, path: str = "", top: bool = True, old: Any =
                 yield from prune(item, items, f"{path}[{index}]", False, before_item)
 
 
+_DEFAULTED: dict[int, tuple[JSON, list[tuple[str, JSON]]]] = {}
+
+
+def _defaulted(props: JSON) -> list[tuple[str, JSON]]:
+    """The properties that declare a default (schemas are immutable: remembered by identity)."""
+    cached = _DEFAULTED.get(id(props))
+    if cached is not None and cached[0] is props:
+        return cached[1]
+    found = [(key, sub) for key, sub in props.items() if isinstance(sub, dict) and "default" in sub]
+    if len(_DEFAULTED) >= 4096:
+        _DEFAULTED.clear()
+    _DEFAULTED[id(props)] = (props, found)
+    return found
+
+
 def default(value: Any, schema: JSON, old: Any = NO_OLD) -> None:
     """Apply `default` values of absent (or null non-nullable) fields, in place, top-down."""
     if value is old:
@@ -102,13 +117,12 @@ def default(value: Any, schema: JSON, old: Any = NO_OLD) -> None:
     if isinstance(value, dict):
         props = schema.get("properties")
         if isinstance(props, dict):
-            for key, sub in props.items():
-                if not isinstance(sub, dict) or "default" not in sub:
-                    continue
-                if key not in value or (value[key] is None and not sub.get("nullable")):
-                    if sub["default"] is None and not sub.get("nullable"):
+            for key, declared in _defaulted(props):
+                if key not in value or (value[key] is None and not declared.get("nullable")):
+                    given = declared["default"]
+                    if given is None and not declared.get("nullable"):
                         continue
-                    value[key] = deep_copy(sub["default"])
+                    value[key] = deep_copy(given) if isinstance(given, dict | list) else given
         extra = schema.get("additionalProperties")
         for key, item in value.items():
             sub = props.get(key) if isinstance(props, dict) and key in props else extra
