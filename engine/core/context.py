@@ -17,23 +17,28 @@ from engine.errors import ExpressionError
 
 Producer = Callable[[], Any]
 _MISSING = object()
+_NONE: Mapping[str, Any] = {}
 
 
 class Context(dict[str, Any]):
     """A lazily completed mapping of names to values (named `Context` so JMESPath functions accept it)."""
 
-    __slots__ = ("_busy", "_parent", "_producers")
+    __slots__ = ("_busy", "_parent", "_producers", "_resolve")
 
     def __init__(
         self,
         values: Mapping[str, Any] | None = None,
-        producers: Mapping[str, Producer] | None = None,
+        producers: Mapping[str, Any] | None = None,
         parent: Context | None = None,
+        resolve: Callable[[str], Any] | None = None,
     ) -> None:
+        """`producers` maps names to functions computing them; or, with `resolve`, `producers` only says which
+        names exist and `resolve(name)` computes them (one function, no closure per name and evaluation)."""
         super().__init__(values or {})
-        self._producers = producers or {}
+        self._producers = producers or _NONE
         self._parent = parent
-        self._busy: set[str] = set()
+        self._resolve = resolve
+        self._busy: set[str] | None = None
 
     def child(self, values: Mapping[str, Any]) -> Context:
         """A context with extra names that reads everything else from this one."""
@@ -50,15 +55,21 @@ class Context(dict[str, Any]):
         value = dict.get(self, key, _MISSING)
         if value is not _MISSING:
             return value
-        producer = self._producers.get(key)
+        producers = self._producers
+        if producers is _NONE:  # a child (item, rule, args...): everything else is its parent's
+            return self._parent.get(key, default) if self._parent is not None else default
+        producer = producers.get(key)
         if producer is not None:
-            if key in self._busy:
+            busy = self._busy
+            if busy is None:
+                busy = self._busy = set()
+            elif key in busy:
                 raise ExpressionError(f"`{key}` depends on itself")
-            self._busy.add(key)
+            busy.add(key)
             try:
-                value = producer()
+                value = producer() if self._resolve is None else self._resolve(key)
             finally:
-                self._busy.discard(key)
+                busy.discard(key)
             dict.__setitem__(self, key, value)
             return value
         if self._parent is not None:

@@ -26,7 +26,7 @@ from engine.spec.ruleset import (
     CasesFact,
     Document,
     ExprFact,
-    Fact,
+    FactForm,
     GetLookup,
     Group,
     ListFact,
@@ -119,26 +119,25 @@ class _Session:
         self.now = now
         meta = self.object.get("metadata") or {}
         self.namespace = str(meta.get("namespace") or "")
-        producers: dict[str, Callable[[], Any]] = {}
-        for name, related in self.document.related.items():
-            producers[name] = self._related_producer(related)
-        for name, fact in self.document.facts.items():
-            producers[name] = self._fact_producer(fact)
         values: dict[str, Any] = {"object": self.object}
         if binding.name:
             values[binding.name] = binding.source
-        self.root = Context(values, producers)
+        self.root = Context(values, _names(self.document), resolve=self._produce)
         self.planner = Planner(self.document, self.object, now)
 
     # --- lazy names -------------------------------------------------------------------------------------
 
-    def _related_producer(self, related: Related) -> Callable[[], Any]:
-        def produce() -> Any:
+    def _produce(self, name: str) -> Any:
+        """The value of a related object or a fact, computed on its first read (and traced)."""
+        related = self.document.related.get(name)
+        if related is not None:
             value = self._lookup(related)
-            self.evaluation.trace.related[f"{self.document.name}.{related.name}"] = _summary(value)
+            self.evaluation.trace.related[f"{self.document.name}.{name}"] = _summary(value)
             return value
-
-        return produce
+        form = self.document.facts[name].form
+        value = form.expression.evaluate(self.root) if isinstance(form, ExprFact) else self._fact(form)
+        self.evaluation.trace.facts[f"{self.document.name}.{name}"] = value
+        return value
 
     def _lookup(self, related: Related) -> Any:
         lookup = related.lookup
@@ -171,16 +170,7 @@ class _Session:
             return items[0] if items else None
         return items
 
-    def _fact_producer(self, fact: Fact) -> Callable[[], Any]:
-        def produce() -> Any:
-            value = self._fact(fact)
-            self.evaluation.trace.facts[f"{self.document.name}.{fact.name}"] = value
-            return value
-
-        return produce
-
-    def _fact(self, fact: Fact) -> Any:
-        form = fact.form
+    def _fact(self, form: FactForm) -> Any:
         if isinstance(form, ExprFact):
             return form.expression.evaluate(self.root)
         if isinstance(form, ValueFact):
@@ -214,12 +204,13 @@ class _Session:
                 state = str(raw) if raw not in (None, "") else group.state.initial
             traced = GroupTrace(self.document.name, group.name, group.match.value, state)
             self.evaluation.trace.groups.append(traced)
-            for rule in group.rules:
-                step = RuleStep(rule.name, rule.location.line, condition=rule.when.source if rule.when else "")
-                traced.steps.append(step)
-                if rule.states is not None and state not in rule.states:
-                    step.state_mismatch = True
+            steps = traced.steps
+            for rule, skipped in _group_plan(group, state):
+                if skipped is not None:  # not for this state: the trace says so (a shared, unchanging step)
+                    steps.append(skipped)
                     continue
+                step = RuleStep(rule.name, rule.location.line, condition=rule.when.source if rule.when else "")
+                steps.append(step)
                 try:
                     value = rule.when.evaluate(self.root) if rule.when is not None else True
                 except ExpressionError as error:
@@ -312,6 +303,45 @@ class _Session:
 
 def _text(error: Exception) -> str:
     return str(error) if isinstance(error, ExpressionError) else f"{type(error).__name__}: {error}"
+
+
+_NAMES: dict[int, tuple[Document, dict[str, bool]]] = {}
+_PLANS: dict[int, tuple[Group, dict[str | None, list[tuple[Rule, RuleStep | None]]]]] = {}
+
+
+def _group_plan(group: Group, state: str | None) -> list[tuple[Rule, RuleStep | None]]:
+    """The group's rules for one state, each with the trace step of a rule skipped for its state (or None when the
+    rule applies): made once per group and state, so an evaluation does not rebuild what never changes."""
+    cached = _PLANS.get(id(group))
+    if cached is None or cached[0] is not group:
+        if len(_PLANS) > 4096:
+            _PLANS.clear()
+        cached = _PLANS[id(group)] = (group, {})
+    plans = cached[1]
+    plan = plans.get(state)
+    if plan is None:
+        plan = [
+            (
+                rule,
+                RuleStep(rule.name, rule.location.line, True, rule.when.source if rule.when else "")
+                if rule.states is not None and state not in rule.states
+                else None,
+            )
+            for rule in group.rules
+        ]
+        if len(plans) < 64:  # states an object may hold that the machine does not know: not remembered
+            plans[state] = plan
+    return plan
+
+
+def _names(document: Document) -> dict[str, bool]:
+    """The lazily computed names of a document (related objects and facts), made once per document."""
+    cached = _NAMES.get(id(document))
+    if cached is None or cached[0] is not document:
+        if len(_NAMES) > 1024:  # rule sets reloaded many times: start over
+            _NAMES.clear()
+        cached = _NAMES[id(document)] = (document, dict.fromkeys([*document.related, *document.facts], True))
+    return cached[1]
 
 
 def _summary(value: Any) -> Any:

@@ -17,7 +17,9 @@ MAX_VALUE_TEXT = 160
 
 @dataclass(slots=True)
 class RuleStep:
-    """One rule considered: skipped for its state, or its condition's value and whether it matched."""
+    """One rule considered: skipped for its state, or its condition's value and whether it matched.
+
+    The steps of rules skipped for their state are shared between evaluations: treat traces as read-only."""
 
     rule: str
     line: int

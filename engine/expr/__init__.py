@@ -16,8 +16,8 @@ from jmespath import exceptions as jmespath_exceptions
 from jmespath.lexer import Lexer
 
 from engine.errors import ExpressionError
-from engine.expr import jmes
-from engine.expr.functions import FUNCTIONS, Functions, custom_function_docs, rfc3339, use_clock
+from engine.expr import codegen, jmes
+from engine.expr.functions import FUNCTIONS, Functions, custom_function_docs, fast_caller, rfc3339, use_clock
 from engine.expr.paths import FieldPath, PathSyntaxError
 from engine.expr.template import Template, TemplateSyntaxError, compile_template, stringify
 
@@ -72,7 +72,7 @@ class Expression:
         except jmespath_exceptions.JMESPathError as error:
             raise ExpressionSyntaxError(source, f"invalid JMESPath: {error}".split("\n")[0]) from None
         _check_functions(source, self.ast)
-        self.fn = jmes.compile_ast(self.ast, _call)
+        self.fn = codegen.generate(self.ast, _call, fast_caller)
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"

@@ -3,8 +3,8 @@
 Rules hash and embed JSON that other programs (written in Go) compute too, so the bytes must agree:
 object keys sorted, no whitespace, UTF-8 kept as is, `<`, `>`, `&`, U+2028 and U+2029 escaped as
 `\\u003c`, `\\u003e`, `\\u0026`, `\\u2028`, `\\u2029`, integers as integers and other numbers in Go's
-shortest form (`1` for 1.0, `1e-7` for 1e-07, `1e+21` from 1e21 up). The fast path is the C encoder of
-the standard library; floats that Python would print differently take a slower exact path.
+shortest form (`1` for 1.0, `1e-7` for 1e-07, `1e+21` from 1e21 up). orjson writes the text (it is the
+cost of every configuration hash, so it matters); the few number tokens are then rewritten in Go's form.
 
 This module only encodes; it does not decode and knows nothing of where the text goes.
 """
@@ -17,17 +17,59 @@ import re
 from decimal import Decimal
 from typing import Any
 
-_GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
-# A float Python writes unlike Go: an integral float (`1.0`) or an exponent (`1e-07`, `1e+16`).
-_PYTHON_ONLY_FLOAT = re.compile(r"[0-9]\.0(?![0-9])|[0-9]e[+-]")
+import orjson
+
+_GO_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+# Runs of strings and punctuation, then one number token: numbers are found without looking inside strings.
+_NUMBERS = re.compile(r'(?:"[^"\\]*(?:\\.[^"\\]*)*"|[^"0-9-]+)+|(-?[0-9][0-9.eE+-]*)')
+_SORTED = orjson.OPT_SORT_KEYS
 
 
 def go_json(value: Any, *, sort_keys: bool = True) -> str:
-    """Encode `value` as Go's encoding/json does for unstructured data (keys sorted unless told otherwise)."""
-    text = json.dumps(value, sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    if _PYTHON_ONLY_FLOAT.search(text):
-        text = "".join(_encode(value, sort_keys))
-    return text.translate(_GO_ESCAPES)
+    """Encode `value` as Go's encoding/json does for unstructured data (keys sorted unless told otherwise).
+
+    orjson writes the text (keys sorted by code point, as Go sorts them by UTF-8 bytes); number tokens that Go
+    writes differently are then rewritten. Values orjson does not take (integers past 64 bits, keys that are not
+    strings, lone surrogates) and texts with `null` (orjson writes NaN as null where Go fails) take the standard
+    library's encoder, which refuses NaN and infinities."""
+    try:
+        text = orjson.dumps(value, option=_SORTED if sort_keys else 0).decode()
+    except TypeError:
+        text = ""
+    if not text or "null" in text:
+        text = json.dumps(value, sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    if _suspect(text):
+        text = _NUMBERS.sub(_go_number, text)
+    for char, escaped in _GO_ESCAPES:
+        if char in text:
+            text = text.replace(char, escaped)
+    return text
+
+
+def _suspect(text: str) -> bool:
+    """Whether the text may hold a number Go writes otherwise: integral (`1.0`, before `,`, `]`, `}` or the end)
+    or with an exponent (`1e-7`, `1e+16`). Strings that merely look so only cost the careful pass (str.find is
+    far faster here than a regular expression over the whole text)."""
+    end = len(text)
+    at = text.find(".0")
+    while at > 0:
+        if text[at - 1].isdigit() and (at + 2 == end or text[at + 2] in ",]}"):
+            return True
+        at = text.find(".0", at + 1)
+    for sign in ("e+", "e-"):
+        at = text.find(sign)
+        while at > 0:
+            if text[at - 1].isdigit() and at + 2 < end and text[at + 2].isdigit():
+                return True
+            at = text.find(sign, at + 1)
+    return False
+
+
+def _go_number(match: re.Match[str]) -> str:
+    token = match.group(1)
+    if token is None or not any(char in token for char in ".eE"):
+        return match.group(0)
+    return go_float(float(token))
 
 
 def go_float(number: float) -> str:
@@ -49,33 +91,3 @@ def go_float(number: float) -> str:
     if suffix.startswith("e-0"):
         suffix = "e-" + suffix[3:]
     return ("-" if sign else "") + mantissa + suffix
-
-
-def _encode(value: Any, sort_keys: bool) -> list[str]:
-    out: list[str] = []
-    _emit(value, sort_keys, out)
-    return out
-
-
-def _emit(value: Any, sort_keys: bool, out: list[str]) -> None:
-    if isinstance(value, dict):
-        out.append("{")
-        items = sorted(value.items()) if sort_keys else value.items()
-        for index, (key, item) in enumerate(items):
-            if index:
-                out.append(",")
-            out.append(json.dumps(str(key), ensure_ascii=False))
-            out.append(":")
-            _emit(item, sort_keys, out)
-        out.append("}")
-    elif isinstance(value, list | tuple):
-        out.append("[")
-        for index, item in enumerate(value):
-            if index:
-                out.append(",")
-            _emit(item, sort_keys, out)
-        out.append("]")
-    elif isinstance(value, float):
-        out.append(go_float(value))
-    else:
-        out.append(json.dumps(value, ensure_ascii=False))

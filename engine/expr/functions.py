@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import hashlib
 import json
 import re
@@ -39,9 +40,19 @@ def use_clock(clock: Clock) -> Iterator[None]:
         _CLOCK.reset(token)
 
 
+_LAST_TIME: list[tuple[datetime, str]] = []
+"""The last time formatted: evaluations within one tick of the clock format it once."""
+
+
 def rfc3339(moment: datetime) -> str:
     """Kubernetes' metav1.Time text: UTC, second precision, `Z` suffix."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if _LAST_TIME:
+        last, text = _LAST_TIME[0]
+        if moment == last and moment.tzinfo is last.tzinfo:
+            return text
+    text = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _LAST_TIME[:] = [(moment, text)]
+    return text
 
 
 def parse_time(text: str) -> datetime:
@@ -213,6 +224,9 @@ class Functions(jmespath_functions.Functions):
         Example: deep_merge({a: {x: `1`}}, {a: {y: `2`}}) == {a: {x: `1`, y: `2`}}"""
         merged: dict[str, Any] = {}
         for obj in objects:
+            if not isinstance(obj, dict):  # jmespath checks the declared arguments only, not the variadic rest
+                found = jmespath_functions.TYPES_MAP.get(type(obj).__name__, "unknown")
+                raise jmespath_exceptions.JMESPathTypeError("deep_merge", obj, found, ["object"])
             merged = _deep_merge(merged, obj)
         return merged
 
@@ -283,6 +297,60 @@ def _deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]
 
 FUNCTIONS = Functions()
 """The one shared, stateless instance (the clock is context-local)."""
+
+
+def fast_caller(name: str) -> Callable[[list[Any]], Any]:
+    """A caller of function `name` that checks argument types against sets computed once, instead of jmespath's
+    per-call work; any argument it does not accept goes to jmespath's `call_function`, which raises the usual
+    error (and signatures with element types, such as array-number, always go there)."""
+    slow = functools.partial(FUNCTIONS.call_function, name)
+    entry = Functions.FUNCTION_TABLE.get(name)
+    if entry is None:
+        return slow
+    function, signature = entry["function"], entry["signature"]
+    checks: list[frozenset[str] | None] = []
+    for spec in signature:
+        if not spec["types"]:
+            checks.append(None)
+            continue
+        allowed, subtypes = FUNCTIONS._get_allowed_pytypes(spec["types"])
+        if subtypes:
+            return slow
+        checks.append(frozenset(allowed))
+    count = len(signature)
+    variadic = bool(signature) and bool(signature[-1].get("variadic"))
+    if not variadic and count == 1:
+        (only,) = checks
+
+        def call_one(args: list[Any]) -> Any:
+            if len(args) == 1 and (only is None or type(args[0]).__name__ in only):
+                return function(FUNCTIONS, args[0])
+            return slow(args)
+
+        return call_one
+    if not variadic and count == 2:
+        first, second = checks
+
+        def call_two(args: list[Any]) -> Any:
+            if (
+                len(args) == 2
+                and (first is None or type(args[0]).__name__ in first)
+                and (second is None or type(args[1]).__name__ in second)
+            ):
+                return function(FUNCTIONS, args[0], args[1])
+            return slow(args)
+
+        return call_two
+
+    def call(args: list[Any]) -> Any:
+        if len(args) != count and not (variadic and len(args) > count):
+            return slow(args)
+        for arg, allowed in zip(args, checks, strict=False):  # jmespath checks the declared arguments only
+            if allowed is not None and type(arg).__name__ not in allowed:
+                return slow(args)
+        return function(FUNCTIONS, *args)
+
+    return call
 
 
 def custom_function_docs() -> dict[str, str]:

@@ -20,7 +20,9 @@ from jmespath import parser as jmespath_parser
 from jmespath.visitor import Options, TreeInterpreter
 
 Fn = Callable[[Any], Any]
+_MISSING = object()
 FunctionCaller = Callable[[str, list[Any]], Any]
+FunctionResolver = Callable[[str], Callable[[list[Any]], Any]]
 
 
 def parse(source: str) -> dict[str, Any]:
@@ -29,21 +31,36 @@ def parse(source: str) -> dict[str, Any]:
     return ast
 
 
-def compile_ast(ast: dict[str, Any], call: FunctionCaller) -> Fn:
-    """Compile an AST into a closure `value -> result`; `call(name, args)` runs functions."""
-    return _Compiler(call).compile(ast)
+def compile_ast(ast: dict[str, Any], call: FunctionCaller, resolve: FunctionResolver | None = None) -> Fn:
+    """Compile an AST into a closure `value -> result`; `call(name, args)` runs functions, or, when given,
+    `resolve(name)` returns the caller of one function once, at compile time."""
+    return _Compiler(call, resolve).compile(ast)
 
 
 def is_false(value: Any) -> bool:
     """JMESPath falsiness: empty string/list/object, null and false."""
-    return value is None or value is False or value in ("", [], {})
+    if value is None or value is False:
+        return True
+    kind = type(value)
+    if kind is str or kind is list or kind is dict:
+        return not value
+    if kind is bool or kind is int or kind is float:
+        return False
+    return value in ("", [], {})
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, Number) and not isinstance(value, bool)
+    kind = type(value)
+    if kind is int or kind is float:
+        return True
+    if kind is bool or kind is str or value is None:
+        return False
+    return isinstance(value, Number)
 
 
 def _equals(left: Any, right: Any) -> bool:
+    if type(left) is str or type(right) is str:  # no number-against-boolean case can apply
+        return bool(left == right)
     if _is_number(left) and left in (0, 1):
         if isinstance(right, bool):
             return False
@@ -78,8 +95,9 @@ class _Expression:
 
 
 class _Compiler:
-    def __init__(self, call: FunctionCaller) -> None:
+    def __init__(self, call: FunctionCaller, resolve: FunctionResolver | None = None) -> None:
         self._call = call
+        self._resolve = resolve
 
     def compile(self, node: dict[str, Any]) -> Fn:
         method: Callable[[dict[str, Any]], Fn] | None = getattr(self, "_" + node["type"], None)
@@ -92,8 +110,14 @@ class _Compiler:
 
     def _field(self, node: dict[str, Any]) -> Fn:
         key = node["value"]
+        dict_get = dict.get
 
         def field(value: Any) -> Any:
+            if type(value) is dict:
+                return dict_get(value, key)
+            if isinstance(value, dict):  # a lazy context: what it holds already, else what it computes
+                found = dict_get(value, key, _MISSING)
+                return value.get(key) if found is _MISSING else found
             try:
                 return value.get(key)
             except AttributeError:
@@ -102,6 +126,8 @@ class _Compiler:
         return field
 
     def _subexpression(self, node: dict[str, Any]) -> Fn:
+        if node["type"] == "subexpression" and all(child["type"] == "field" for child in node["children"]):
+            return _fields(tuple(child["value"] for child in node["children"]))
         fns = self._children(node)
         if len(fns) == 2:
             first, second = fns
@@ -153,8 +179,17 @@ class _Compiler:
     def _function_expression(self, node: dict[str, Any]) -> Fn:
         name = node["value"]
         args = self._children(node)
-        call = self._call
-        return lambda value: call(name, [arg(value) for arg in args])
+        if self._resolve is None:
+            call = self._call
+            return lambda value: call(name, [arg(value) for arg in args])
+        run = self._resolve(name)
+        if len(args) == 1:
+            (only,) = args
+            return lambda value: run([only(value)])
+        if len(args) == 2:
+            first, second = args
+            return lambda value: run([first(value), second(value)])
+        return lambda value: run([arg(value) for arg in args])
 
     def _filter_projection(self, node: dict[str, Any]) -> Fn:
         base, project, predicate = self._children(node)
@@ -289,6 +324,27 @@ class _Compiler:
             return out
 
         return value_projection
+
+
+def _fields(keys: tuple[str, ...]) -> Fn:
+    """`a.b.c`: one closure walking the keys (what nested `field` closures do, without a call per key)."""
+    dict_get = dict.get
+
+    def fields(value: Any) -> Any:
+        for key in keys:
+            if type(value) is dict:
+                value = dict_get(value, key)
+            elif isinstance(value, dict):  # a lazy context: what it holds already, else what it computes
+                found = dict_get(value, key, _MISSING)
+                value = value.get(key) if found is _MISSING else found
+            else:
+                try:
+                    value = value.get(key)
+                except AttributeError:
+                    return None
+        return value
+
+    return fields
 
 
 def _interpreted(node: dict[str, Any], call: FunctionCaller) -> Fn:

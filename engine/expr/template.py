@@ -131,16 +131,31 @@ def _compile(value: Any, compile_expression: Callable[[str], Evaluable], found: 
     if isinstance(value, str):
         return _compile_text(value, compile_expression, found)
     if isinstance(value, dict):
-        entries = []
+        keys: list[tuple[str, Render | None]] = []
+        values: list[tuple[Any, Render | None]] = []
         all_constant = True
         for key, item in value.items():
             key_render, key_constant = _compile(str(key), compile_expression, found)
             item_render, item_constant = _compile(item, compile_expression, found)
             all_constant = all_constant and key_constant and item_constant
-            entries.append((key_render, item_render))
+            # Constant parts are kept as values (no call when rendering); constant lists and mappings are
+            # still rendered, as each render returns fresh ones.
+            constant_item = item_constant and not isinstance(item, dict | list)
+            keys.append((str(key), None if key_constant else key_render))
+            values.append((item, None if constant_item else item_render))
         if all_constant:
             return (lambda _context: dict(value)), True
-        return (lambda context: {str(k(context)): v(context) for k, v in entries}), False
+        pairs = list(zip(keys, values, strict=True))
+
+        def render_mapping(context: Any) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for (key, key_render), (item, item_render) in pairs:
+                out[key if key_render is None else str(key_render(context))] = (
+                    item if item_render is None else item_render(context)
+                )
+            return out
+
+        return render_mapping, False
     if isinstance(value, list):
         items = [_compile(item, compile_expression, found) for item in value]
         renders = [render for render, _ in items]

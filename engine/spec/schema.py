@@ -417,7 +417,7 @@ def validate(body: Any, schema: dict[str, Any], positions: Positions, base: tupl
     if not isinstance(body, dict):
         found = type(body).__name__
         return [Problem(positions.at(base), f"expected a mapping, found {found}", "type")]
-    validator = cerberus.Validator(schema)
+    validator = _validator(schema)
     if validator.validate(body):
         return []
     problems: list[Problem] = []
@@ -425,6 +425,17 @@ def validate(body: Any, schema: dict[str, Any], positions: Positions, base: tupl
         path = (*base, *error.document_path)
         problems.append(Problem(positions.at(path), _message(error, path), _code(error)))
     return sorted(problems, key=lambda p: (p.location.line, p.location.column, p.message))
+
+
+_VALIDATORS: dict[int, tuple[dict[str, Any], cerberus.Validator]] = {}
+
+
+def _validator(schema: dict[str, Any]) -> cerberus.Validator:
+    """One validator per schema (building one checks the schema itself, which costs more than validating)."""
+    cached = _VALIDATORS.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        cached = _VALIDATORS[id(schema)] = (schema, cerberus.Validator(schema))
+    return cached[1]
 
 
 CODES = {

@@ -258,3 +258,14 @@ def test_unknown_functions_and_arities_fail_at_compile_time(source: str, message
     with pytest.raises(ExpressionSyntaxError) as caught:
         compile_expression(source)
     assert caught.value.message == message
+
+
+def test_deep_merge_checks_every_argument() -> None:
+    """Every argument of deep_merge must be an object, the variadic ones too (jmespath checks only the first two)."""
+    with pytest.raises(
+        ExpressionError,
+        match=re.escape(
+            "In function deep_merge(), invalid type for value: x, expected one of: ['object'], received: \"string\""
+        ),
+    ):
+        evaluate("deep_merge(`{}`, `{}`, 'x')")

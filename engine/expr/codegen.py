@@ -1,0 +1,240 @@
+"""JMESPath compiled to Python source: one function per expression, for the hot path of every evaluation.
+
+Where this sits: engine.expr compiles each expression once, when a rule set loads. The closures of
+engine.expr.jmes cost one Python call per AST node; on the operator's rules an evaluation runs a few hundred
+expressions, so that per-node call is most of its time. This module writes the common nodes (fields and chains
+of fields, literals, comparisons, `&&`, `||`, `!`, function calls, pipes, indexes, multi-selects) as straight
+Python statements of one function, compiled with `compile()`; the other nodes (projections, filters, flatten,
+slices, expression references) call the closure the closure compiler makes for them. The semantics are those of
+engine.expr.jmes (and so of jmespath's TreeInterpreter): the tests compare all three on the same inputs.
+
+The generated source holds no text of the rule file: field names are written with repr(), literal values are
+passed in as constants, so nothing in an expression can inject code.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+from engine.expr.jmes import (
+    _MISSING,
+    Fn,
+    FunctionCaller,
+    FunctionResolver,
+    _comparable,
+    _Compiler,
+    _equals,
+)
+
+_ORDER = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+_ORDERING = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+def _get(value: Any, key: str) -> Any:
+    """A field of anything but a plain dict (for which generated code calls dict.get itself)."""
+    if isinstance(value, dict):  # a lazy context: what it holds already, else what it computes
+        found = dict.get(value, key, _MISSING)
+        return value.get(key) if found is _MISSING else found
+    try:
+        return value.get(key)
+    except AttributeError:
+        return None
+
+
+def _order(op: str, left: Any, right: Any) -> Any:
+    """`<`, `<=`, `>`, `>=` on two numbers or two strings; null for anything else (as the closures do)."""
+    if not (_comparable(left) and _comparable(right)):
+        return None
+    try:
+        return _ORDERING[op](left, right)
+    except TypeError:  # a number against a string
+        return None
+
+
+class _Writer:
+    """Writes the statements of one function; each node's value ends up in a fresh local variable."""
+
+    def __init__(self, call: FunctionCaller, resolve: FunctionResolver | None) -> None:
+        self.closures = _Compiler(call, resolve)
+        self.call = call
+        self.resolve = resolve
+        self.lines: list[str] = []
+        self.names: dict[str, Any] = {
+            "_get": _get,
+            "_dget": dict.get,
+            "_M": _MISSING,
+            "_equals": _equals,
+            "_order": _order,
+            "_dict": dict,
+            "_list": list,
+            "_str": str,
+            "_int": int,
+            "_float": float,
+        }
+        self.count = 0
+
+    def const(self, value: Any) -> str:
+        name = f"_k{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def temp(self) -> str:
+        self.count += 1
+        return f"t{self.count}"
+
+    def emit(self, indent: int, line: str) -> None:
+        self.lines.append("    " * indent + line)
+
+    def falsy(self, var: str) -> str:
+        """JMESPath falsiness of a variable, as one Python expression (the interpreter's own comparisons)."""
+        return f"({var} is None or {var} is False or {var} == '' or {var} == [] or {var} == {{}})"
+
+    def write(self, node: dict[str, Any], value: str, indent: int) -> str:
+        """Emit the statements computing `node` on the variable `value`; return the variable holding the result."""
+        kind = node["type"]
+        method = getattr(self, "_" + kind, None)
+        if method is None:
+            fn = self.closures.compile(node)
+            out = self.temp()
+            self.emit(indent, f"{out} = {self.const(fn)}({value})")
+            return out
+        result: str = method(node, value, indent)
+        return result
+
+    def _field(self, node: dict[str, Any], value: str, indent: int) -> str:
+        out = self.temp()
+        key = repr(node["value"])
+        # Plain dicts (cached objects) and lazy contexts (the rule's names) without a call; anything else in _get.
+        self.emit(indent, f"if type({value}) is _dict:")
+        self.emit(indent + 1, f"{out} = {value}.get({key})")
+        self.emit(indent, f"elif isinstance({value}, _dict):")
+        self.emit(indent + 1, f"{out} = _dget({value}, {key}, _M)")
+        self.emit(indent + 1, f"if {out} is _M:")
+        self.emit(indent + 2, f"{out} = {value}.get({key})")
+        self.emit(indent, "else:")
+        self.emit(indent + 1, f"{out} = _get({value}, {key})")
+        return out
+
+    def _subexpression(self, node: dict[str, Any], value: str, indent: int) -> str:
+        for child in node["children"]:
+            value = self.write(child, value, indent)
+        return value
+
+    _index_expression = _subexpression
+    _pipe = _subexpression
+
+    def _current(self, _node: dict[str, Any], value: str, _indent: int) -> str:
+        return value
+
+    _identity = _current
+
+    def _literal(self, node: dict[str, Any], _value: str, indent: int) -> str:
+        constant = node["value"]
+        out = self.temp()  # a variable, never a literal in the source: `1[0]` would be a SyntaxWarning
+        if constant is None or isinstance(constant, bool | int | str):
+            self.emit(indent, f"{out} = {constant!r}")
+        else:
+            self.emit(indent, f"{out} = {self.const(constant)}")  # shared, as the interpreter's literal node is
+        return out
+
+    def _index(self, node: dict[str, Any], value: str, indent: int) -> str:
+        out = self.temp()
+        position = int(node["value"])
+        self.emit(
+            indent,
+            f"{out} = ({value}[{position}] if -len({value}) <= {position} < len({value}) else None) "
+            f"if isinstance({value}, _list) else None",
+        )
+        return out
+
+    def _comparator(self, node: dict[str, Any], value: str, indent: int) -> str:
+        left = self.write(node["children"][0], value, indent)
+        right = self.write(node["children"][1], value, indent)
+        out = self.temp()
+        op = node["value"]
+        if op in ("eq", "ne"):
+            test = (
+                f"({left} == {right}) if (type({left}) is _str or type({right}) is _str) else _equals({left}, {right})"
+            )
+            self.emit(indent, f"{out} = {test}" if op == "eq" else f"{out} = not ({test})")
+            return out
+        symbol = _ORDER[op]
+        self.emit(
+            indent,
+            f"{out} = ({left} {symbol} {right}) if (type({left}) is type({right}) and "
+            f"(type({left}) is _str or type({left}) is _int or type({left}) is _float)) "
+            f"else _order({symbol!r}, {left}, {right})",
+        )
+        return out
+
+    def _or_expression(self, node: dict[str, Any], value: str, indent: int) -> str:
+        out = self.temp()
+        left = self.write(node["children"][0], value, indent)
+        self.emit(indent, f"{out} = {left}")
+        self.emit(indent, f"if {self.falsy(out)}:")
+        right = self.write(node["children"][1], value, indent + 1)
+        self.emit(indent + 1, f"{out} = {right}")
+        return out
+
+    def _and_expression(self, node: dict[str, Any], value: str, indent: int) -> str:
+        out = self.temp()
+        left = self.write(node["children"][0], value, indent)
+        self.emit(indent, f"{out} = {left}")
+        self.emit(indent, f"if not {self.falsy(out)}:")
+        right = self.write(node["children"][1], value, indent + 1)
+        self.emit(indent + 1, f"{out} = {right}")
+        return out
+
+    def _not_expression(self, node: dict[str, Any], value: str, indent: int) -> str:
+        # The closures return False for a number equal to 0, and is_false(0) is False too: `!` is falsiness.
+        inner = self.write(node["children"][0], value, indent)
+        out = self.temp()
+        self.emit(indent, f"{out} = {self.falsy(inner)}")
+        return out
+
+    def _function_expression(self, node: dict[str, Any], value: str, indent: int) -> str:
+        args = [self.write(child, value, indent) for child in node["children"]]
+        out = self.temp()
+        name = node["value"]
+        if self.resolve is not None:
+            self.emit(indent, f"{out} = {self.const(self.resolve(name))}([{', '.join(args)}])")
+        else:
+            self.emit(indent, f"{out} = {self.const(self.call)}({name!r}, [{', '.join(args)}])")
+        return out
+
+    def _multi_select_list(self, node: dict[str, Any], value: str, indent: int) -> str:
+        out = self.temp()
+        self.emit(indent, f"{out} = None")
+        self.emit(indent, f"if {value} is not None:")
+        items = [self.write(child, value, indent + 1) for child in node["children"]]
+        self.emit(indent + 1, f"{out} = [{', '.join(items)}]")
+        return out
+
+    def _multi_select_dict(self, node: dict[str, Any], value: str, indent: int) -> str:
+        out = self.temp()
+        self.emit(indent, f"{out} = None")
+        self.emit(indent, f"if {value} is not None:")
+        pairs = []
+        for child in node["children"]:
+            item = self.write(child["children"][0], value, indent + 1)
+            pairs.append(f"{child['value']!r}: {item}")
+        self.emit(indent + 1, f"{out} = {{{', '.join(pairs)}}}")
+        return out
+
+
+def generate(ast: dict[str, Any], call: FunctionCaller, resolve: FunctionResolver | None = None) -> Fn:
+    """Compile an AST into one Python function `value -> result` (see the module's docstring)."""
+    writer = _Writer(call, resolve)
+    result = writer.write(ast, "v", 1)
+    source = (
+        "def expression(v):\n" + "\n".join(writer.lines) + ("\n" if writer.lines else "") + f"    return {result}\n"
+    )
+    namespace = dict(writer.names)
+    try:
+        code = compile(source, "<jmespath>", "exec")
+    except (SyntaxError, RecursionError, MemoryError):  # e.g. more nested blocks than Python allows
+        return writer.closures.compile(ast)
+    exec(code, namespace)  # the source is built above from the AST alone
+    fn: Fn = namespace["expression"]
+    return fn
