@@ -341,6 +341,20 @@ def fast_caller(name: str) -> Callable[[list[Any]], Any]:
             return slow(args)
 
         return call_two
+    if not variadic and count == 3:
+        one, two, three = checks
+
+        def call_three(args: list[Any]) -> Any:
+            if (
+                len(args) == 3
+                and (one is None or type(args[0]).__name__ in one)
+                and (two is None or type(args[1]).__name__ in two)
+                and (three is None or type(args[2]).__name__ in three)
+            ):
+                return function(FUNCTIONS, args[0], args[1], args[2])
+            return slow(args)
+
+        return call_three
 
     def call(args: list[Any]) -> Any:
         if len(args) != count and not (variadic and len(args) > count):

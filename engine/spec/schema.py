@@ -418,7 +418,7 @@ def validate(body: Any, schema: dict[str, Any], positions: Positions, base: tupl
         found = type(body).__name__
         return [Problem(positions.at(base), f"expected a mapping, found {found}", "type")]
     validator = _validator(schema)
-    if validator.validate(body):
+    if validator.validate(body, normalize=False):  # no rule of these schemas normalizes: save the walk
         return []
     problems: list[Problem] = []
     for error in _leaves(validator._errors):
