@@ -12,11 +12,13 @@ What it measures, with the shipped rules (rules/*.yaml) and objects from the rea
   cluster (each decision executed, Jobs completed by hand): a Running stream with its Job, a Running stream that
   received a BackfillRequest, a Pending stream with a BackfillRequest (builds the backfill Job), a Pending stream
   without one (builds the streaming Job), a Scheduled stream with its CronJob, a suspended one, a new one, and the
-  mock plugin's layout v0 stream Running. Per-scenario and pooled p50/p99 (targets: p50 <= 100 us, p99 <= 300 us).
+  mock plugin's layout v0 stream Running. Per-scenario and pooled p50/p99 (targets: p50 <= 100 us, p99 <= 300 us),
+  and pooled over the steady states alone (the snapshots that need no action, most evaluations of a running system).
 - **Job build**: the `create` action of the rule that starts streaming, planned alone in a fresh evaluation
   context: the StreamingJobTemplate's Job, the env variables, the envFrom of the class's secretRefs, labels, owner
   reference and configuration hash (target: <= 300 us).
-- **compile**: loading and compiling rules/ from disk (target: <= 500 ms).
+- **compile**: loading and compiling rules/ from disk in a fresh process (`cold`, the target: <= 500 ms), and
+  again in the same process (`warm`: a reload of unchanged rules, which finds its expressions compiled already).
 
 Timings are per call, after a warm-up, on one thread: the thread's CPU time (`time.thread_time_ns`, the figures
 the targets are checked against: on a shared machine it is the call's own cost) and the wall time (`wall_*`,
@@ -33,6 +35,7 @@ import io
 import json
 import pstats
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -269,19 +272,39 @@ def _job_build(ruleset: RuleSet, obj: Obj, store: IndexedStore) -> Callable[[], 
     return build
 
 
+_COLD = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+from engine.spec import compile_ruleset
+cpu, wall = time.thread_time(), time.perf_counter()
+compile_ruleset([{rules!r}])
+print(json.dumps([(time.thread_time() - cpu) * 1000, (time.perf_counter() - wall) * 1000]))
+"""
+
+
+def _cold_compile() -> tuple[float, float]:
+    """CPU and wall milliseconds of compiling rules/ in a fresh process (nothing compiled or cached before)."""
+    code = _COLD.format(root=str(ROOT), rules=str(RULES))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    cpu, wall = json.loads(out)
+    return float(cpu), float(wall)
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     """Run the benchmark and return its figures."""
     repeats, count, warmup = (3, 300, 50) if quick else (10, 3000, 300)
 
-    compile_ms = []
+    cold = [_cold_compile() for _ in range(1 if quick else 3)]
+    warm_ms = []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started = time.thread_time()
         ruleset = compile_ruleset([RULES])
-        compile_ms.append((time.perf_counter() - started) * 1000)
+        warm_ms.append((time.thread_time() - started) * 1000)
 
     scenarios = asyncio.run(_scenarios(ruleset))
     pooled: list[int] = []
     pooled_wall: list[int] = []
+    steady: list[int] = []
     per_scenario: dict[str, Any] = {}
     for name, (obj, store) in scenarios.items():
         bindings = _bindings(ruleset, obj, store)
@@ -292,6 +315,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         cpu, wall = _time_calls(lambda snapshot=snapshot: evaluate(ruleset, snapshot, clock), count, warmup)
         pooled.extend(cpu)
         pooled_wall.extend(wall)
+        if not any(decision.actions for decision in evaluation.decisions):
+            steady.extend(cpu)
         per_scenario[name] = {
             **_figures(cpu, wall),
             "fired": ",".join(evaluation.fired) or "-",
@@ -308,9 +333,14 @@ def run(quick: bool = False) -> dict[str, Any]:
 
     evaluation_figures = _figures(pooled, pooled_wall)
     build_figures = _figures(build_cpu, build_wall)
-    compile_figures = {"median_ms": round(statistics.median(compile_ms), 1), "best_ms": round(min(compile_ms), 1)}
+    compile_figures = {
+        "cold_ms": round(statistics.median(cpu for cpu, _ in cold), 1),
+        "cold_wall_ms": round(statistics.median(wall for _, wall in cold), 1),
+        "warm_ms": round(statistics.median(warm_ms), 1),
+    }
     return {
         "evaluation": evaluation_figures,
+        "evaluation_steady": _percentiles(steady),
         "evaluations_per_second": round(1e9 / statistics.fmean(pooled)),
         "job_build": build_figures,
         "job_builds_per_second": round(1e9 / statistics.fmean(build_samples)),
@@ -331,7 +361,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             "evaluation_p50": evaluation_figures["p50_us"] <= TARGET_EVALUATION_P50_US,
             "evaluation_p99": evaluation_figures["p99_us"] <= TARGET_EVALUATION_P99_US,
             "job_build": build_figures["p50_us"] <= TARGET_JOB_BUILD_US,
-            "compile": compile_figures["median_ms"] <= TARGET_COMPILE_MS,
+            "compile": compile_figures["cold_ms"] <= TARGET_COMPILE_MS,
         },
     }
 

@@ -56,8 +56,16 @@ class Context(dict[str, Any]):
         if value is not _MISSING:
             return value
         producers = self._producers
-        if producers is _NONE:  # a child (item, rule, args...): everything else is its parent's
-            return self._parent.get(key, default) if self._parent is not None else default
+        if producers is _NONE:  # a child (item, rule, args...): everything else is its ancestors'
+            parent = self._parent
+            while parent is not None:
+                value = dict.get(parent, key, _MISSING)
+                if value is not _MISSING:
+                    return value
+                if parent._producers is not _NONE:
+                    return parent.get(key, default)
+                parent = parent._parent
+            return default
         producer = producers.get(key)
         if producer is not None:
             busy = self._busy

@@ -56,6 +56,11 @@ def _call(name: str, args: list[Any]) -> Any:
     return FUNCTIONS.call_function(name, args)
 
 
+_COMPILED: dict[str, tuple[dict[str, Any], Any]] = {}
+_COMPILED_MAX = 8192
+"""Expressions compiled so far, by text: rule sets repeat expressions, and reloads compile the same ones again."""
+
+
 class Expression:
     """A compiled JMESPath expression."""
 
@@ -63,6 +68,10 @@ class Expression:
 
     def __init__(self, source: str) -> None:
         self.source = source
+        compiled = _COMPILED.get(source)
+        if compiled is not None:  # the same text compiles to the same (stateless) function
+            self.ast, self.fn = compiled
+            return
         _check_literals(source)
         try:
             self.ast = jmes.parse(source)
@@ -73,6 +82,9 @@ class Expression:
             raise ExpressionSyntaxError(source, f"invalid JMESPath: {error}".split("\n")[0]) from None
         _check_functions(source, self.ast)
         self.fn = codegen.generate(self.ast, _call, fast_caller)
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.clear()
+        _COMPILED[source] = (self.ast, self.fn)
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"

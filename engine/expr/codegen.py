@@ -61,6 +61,8 @@ class _Writer:
         self.resolve = resolve
         self.lines: list[str] = []
         self.names: dict[str, Any] = {
+            "_EMPTY_LIST": [],  # compared with, never changed: no new empty container per comparison
+            "_EMPTY_DICT": {},
             "_get": _get,
             "_dget": dict.get,
             "_M": _MISSING,
@@ -88,7 +90,7 @@ class _Writer:
 
     def falsy(self, var: str) -> str:
         """JMESPath falsiness of a variable, as one Python expression (the interpreter's own comparisons)."""
-        return f"({var} is None or {var} is False or {var} == '' or {var} == [] or {var} == {{}})"
+        return f"({var} is None or {var} is False or {var} == '' or {var} == _EMPTY_LIST or {var} == _EMPTY_DICT)"
 
     def write(self, node: dict[str, Any], value: str, indent: int) -> str:
         """Emit the statements computing `node` on the variable `value`; return the variable holding the result."""

@@ -140,3 +140,18 @@ def test_examples_compile(name: str, kind: str, body: str, expected: str | None)
         compile_texts({"rules.yaml": text})
     except RuleSetError as error:
         pytest.fail(f"example at {name} does not compile:\n{error}\n\n{text}")
+
+
+def test_the_engine_knows_no_product_vocabulary() -> None:
+    """Nothing under engine/ names Arcane's kinds or fields (the issue's acceptance grep): the language grows
+    general features instead."""
+    pattern = re.compile(r"backfill|streamclass|streamingjobtemplate|suspend|STREAMCONTEXT", re.IGNORECASE)
+    engine = Path(__file__).resolve().parents[2] / "engine"
+    offending = [
+        f"{path.relative_to(engine.parent)}:{number}"
+        for path in sorted(engine.rglob("*"))
+        if path.is_file() and path.suffix in (".py", ".md", ".yaml", ".json", ".txt")
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert offending == []
