@@ -10,12 +10,12 @@ This package is the only place that imports jmespath and jsonpath-ng.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from jmespath import exceptions as jmespath_exceptions
 from jmespath.lexer import Lexer
 
-from engine.errors import ExpressionError
 from engine.expr import codegen, jmes
 from engine.expr.functions import FUNCTIONS, Functions, custom_function_docs, fast_caller, rfc3339, use_clock
 from engine.expr.paths import FieldPath, PathSyntaxError
@@ -62,15 +62,18 @@ _COMPILED_MAX = 8192
 
 
 class Expression:
-    """A compiled JMESPath expression."""
+    """A compiled JMESPath expression. `evaluate(data)` is its value on `data`; a failure raises ExpressionError
+    naming the expression (the compiled function does both, so evaluating is one call)."""
 
-    __slots__ = ("ast", "fn", "source")
+    __slots__ = ("ast", "evaluate", "fn", "source")
+    evaluate: Callable[[Any], Any]
 
     def __init__(self, source: str) -> None:
         self.source = source
         compiled = _COMPILED.get(source)
         if compiled is not None:  # the same text compiles to the same (stateless) function
             self.ast, self.fn = compiled
+            self.evaluate = self.fn
             return
         _check_literals(source)
         try:
@@ -81,29 +84,13 @@ class Expression:
         except jmespath_exceptions.JMESPathError as error:
             raise ExpressionSyntaxError(source, f"invalid JMESPath: {error}".split("\n")[0]) from None
         _check_functions(source, self.ast)
-        self.fn = codegen.generate(self.ast, _call, fast_caller)
+        self.fn = self.evaluate = codegen.generate(self.ast, _call, fast_caller, name=source)
         if len(_COMPILED) >= _COMPILED_MAX:
             _COMPILED.clear()
         _COMPILED[source] = (self.ast, self.fn)
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"
-
-    def evaluate(self, data: Any) -> Any:
-        """The expression's value on `data`; a failure raises ExpressionError naming the expression."""
-        try:
-            return self.fn(data)
-        except ExpressionError:
-            raise
-        except (
-            jmespath_exceptions.JMESPathError,
-            TypeError,
-            ValueError,
-            KeyError,
-            AttributeError,
-            IndexError,
-        ) as error:
-            raise ExpressionError(f"{self.source!r}: {error}") from None
 
     def truthy(self, data: Any) -> bool:
         """The expression's value as a condition (JMESPath truthiness)."""

@@ -17,6 +17,9 @@ from __future__ import annotations
 import operator
 from typing import Any
 
+from jmespath.exceptions import JMESPathError
+
+from engine.errors import ExpressionError
 from engine.expr.jmes import (
     _MISSING,
     Fn,
@@ -225,18 +228,48 @@ class _Writer:
         return out
 
 
-def generate(ast: dict[str, Any], call: FunctionCaller, resolve: FunctionResolver | None = None) -> Fn:
-    """Compile an AST into one Python function `value -> result` (see the module's docstring)."""
+CAUGHT = (JMESPathError, TypeError, ValueError, KeyError, AttributeError, IndexError)
+"""What evaluating an expression may raise on unexpected data; it becomes an ExpressionError naming the expression."""
+
+
+def generate(
+    ast: dict[str, Any], call: FunctionCaller, resolve: FunctionResolver | None = None, *, name: str | None = None
+) -> Fn:
+    """Compile an AST into one Python function `value -> result` (see the module's docstring). With `name` (the
+    expression's text), a failure raises ExpressionError(`'text': cause`), as Expression.evaluate promises, without
+    a wrapper call around each evaluation; an ExpressionError raised inside (by a lazy name) passes through."""
     writer = _Writer(call, resolve)
-    result = writer.write(ast, "v", 1)
-    source = (
-        "def expression(v):\n" + "\n".join(writer.lines) + ("\n" if writer.lines else "") + f"    return {result}\n"
-    )
-    namespace = dict(writer.names)
+    result = writer.write(ast, "v", 2 if name is not None else 1)
+    body = "\n".join(writer.lines) + ("\n" if writer.lines else "")
+    if name is None:
+        source = f"def expression(v):\n{body}    return {result}\n"
+    else:
+        source = (
+            f"def expression(v):\n    try:\n{body}        return {result}\n"
+            "    except _ExpressionError:\n        raise\n"
+            "    except _CAUGHT as error:\n        raise _ExpressionError(_NAME + str(error)) from None\n"
+        )
+    namespace = {**writer.names, "_ExpressionError": ExpressionError, "_CAUGHT": CAUGHT, "_NAME": f"{name!r}: "}
     try:
         code = compile(source, "<jmespath>", "exec")
-    except (SyntaxError, RecursionError, MemoryError):  # e.g. more nested blocks than Python allows
-        return writer.closures.compile(ast)
+    except (SyntaxError, RecursionError, MemoryError):  # an expression too deep for Python's compiler
+        return _guarded(writer.closures.compile(ast), name)
     exec(code, namespace)  # the source is built above from the AST alone
     fn: Fn = namespace["expression"]
     return fn
+
+
+def _guarded(fn: Fn, name: str | None) -> Fn:
+    if name is None:
+        return fn
+    prefix = f"{name!r}: "
+
+    def guarded(value: Any) -> Any:
+        try:
+            return fn(value)
+        except ExpressionError:
+            raise
+        except CAUGHT as error:
+            raise ExpressionError(prefix + str(error)) from None
+
+    return guarded
