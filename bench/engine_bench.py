@@ -54,6 +54,7 @@ from engine.core.evaluate import Evaluation, Snapshot, _Session, evaluate  # noq
 from engine.core.execute import Executor  # noqa: E402
 from engine.core.plan import Plan  # noqa: E402
 from engine.core.targets import Binding, bindings_for  # noqa: E402
+from engine.kube.cache import CacheRegistry, ObjectCache  # noqa: E402
 from engine.model import GVK, CreateObject, Obj  # noqa: E402
 from engine.spec import RuleSet, compile_ruleset  # noqa: E402
 from engine.spec.ruleset import ActionOp, ActionSpec  # noqa: E402
@@ -77,25 +78,18 @@ def _stamp() -> str:
     return "2026-09-01T12:00:00Z"
 
 
-class IndexedStore:
-    """A read-only cache indexed by kind, namespace and name, as the runtime's informer caches are."""
+class IndexedStore(CacheRegistry):
+    """The runtime's own informer caches (engine.kube.cache), loaded with the snapshot's objects."""
 
     def __init__(self, objects: Iterable[Obj]) -> None:
-        self._by_kind: dict[GVK, dict[tuple[str, str], Obj]] = {}
+        super().__init__()
+        caches: dict[GVK, ObjectCache] = {}
         for obj in objects:
-            meta = obj.get("metadata") or {}
-            key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
-            self._by_kind.setdefault(GVK.of_object(obj), {})[key] = obj
-
-    def get(self, gvk: GVK, namespace: str, name: str) -> Obj | None:
-        kind = self._by_kind.get(gvk)
-        return None if kind is None else kind.get((namespace, name)) or kind.get(("", name))
-
-    def list(self, gvk: GVK, namespace: str | None = None) -> list[Obj]:
-        kind = self._by_kind.get(gvk) or {}
-        if namespace is None:
-            return list(kind.values())
-        return [obj for (ns, _), obj in kind.items() if ns in (namespace, "")]
+            gvk = GVK.of_object(obj)
+            if gvk not in caches:
+                caches[gvk] = ObjectCache(gvk)
+                self.attach(caches[gvk])
+            caches[gvk].upsert(obj)
 
 
 def _fixture(name: str) -> dict[str, Any]:

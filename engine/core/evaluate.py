@@ -16,7 +16,7 @@ from typing import Any
 
 from engine.core.context import Context
 from engine.core.plan import Plan, Planner, merge_patch, object_key
-from engine.core.store import ObjectStore
+from engine.core.store import ObjectStore, field_value
 from engine.core.targets import Binding, bindings_for
 from engine.core.trace import GroupTrace, RuleStep, Trace
 from engine.errors import ExpressionError
@@ -157,7 +157,14 @@ class _Session:
         else:
             scope = self.namespace
         self.evaluation.lookups.add(Lookup(gvk, scope, None, related.trigger is not None))
-        items = list(self.store.list(gvk, scope))
+        if lookup.match:
+            wanted = [(path, value.render(self.root)) for path, value in lookup.match]
+            (path, value), rest = wanted[0], wanted[1:]
+            items = list(self.store.select(gvk, scope, path, value))
+            if rest:
+                items = [item for item in items if all(field_value(item, p) == v for p, v in rest)]
+        else:
+            items = list(self.store.list(gvk, scope))
         if lookup.where is not None:
             where = lookup.where
             items = [item for item in items if not is_false(where.evaluate(self.root.child({"item": item})))]

@@ -22,3 +22,18 @@ class ObjectStore(Protocol):
     def list(self, gvk: GVK, namespace: str | None = None) -> Iterable[Obj]:
         """Objects of a kind, in one namespace or (None) in all."""
         ...
+
+    def select(self, gvk: GVK, namespace: str | None, field: str, value: object) -> Iterable[Obj]:
+        """Objects of a kind whose field (a dotted path: `spec.owner`) equals `value`, from an index when the
+        store keeps one (an informer cache builds it on first use and maintains it)."""
+        ...
+
+
+def field_value(obj: Obj, field: str) -> object:
+    """The value at a dotted path (None when a step is missing): what `select` compares."""
+    node: object = obj
+    for part in field.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node

@@ -10,11 +10,13 @@ What it does not do: no I/O, no events (the informer decides what to deliver), n
 
 from __future__ import annotations
 
+import builtins
 import enum
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from engine.core.store import field_value
 from engine.model import GVK, Obj
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -110,6 +112,8 @@ class ObjectCache:
         self.gvk = gvk
         self._by_ns: dict[str, dict[str, Obj]] = {}
         self._size = 0
+        # field path -> field value -> (namespace, name) -> object; built on the first `select` of a field
+        self._indexes: dict[str, dict[object, dict[tuple[str, str], Obj]]] = {}
 
     def __len__(self) -> int:
         return self._size
@@ -128,6 +132,23 @@ class ObjectCache:
     def __iter__(self) -> Iterator[Obj]:
         return iter(self.list())
 
+    def select(self, namespace: str | None, field: str, value: object) -> builtins.list[Obj]:
+        """Objects whose field (a dotted path) equals `value`, from an index kept up to date from then on."""
+        index = self._indexes.get(field)
+        if index is None:
+            index = self._indexes[field] = {}
+            for names in self._by_ns.values():
+                for obj in names.values():
+                    _index_add(index, field, obj)
+        if not _hashable(value):
+            return []
+        bucket = index.get(value)
+        if not bucket:
+            return []
+        if namespace is None:
+            return list(bucket.values())
+        return [obj for (ns, _), obj in bucket.items() if ns == namespace]
+
     def upsert(self, obj: Obj) -> Obj | None:
         """Store `obj`; return what it replaced."""
         namespace, name = key_of(obj)
@@ -138,6 +159,10 @@ class ObjectCache:
         names[name] = obj
         if old is None:
             self._size += 1
+        for field, index in self._indexes.items():
+            if old is not None:
+                _index_remove(index, field, old)
+            _index_add(index, field, obj)
         return old
 
     def remove(self, namespace: str, name: str) -> Obj | None:
@@ -148,6 +173,8 @@ class ObjectCache:
         self._size -= 1
         if not names:
             del self._by_ns[namespace]
+        for field, index in self._indexes.items():
+            _index_remove(index, field, old)
         return old
 
     def replace(self, objects: Iterable[Obj]) -> Changes:
@@ -176,11 +203,34 @@ class ObjectCache:
                     changes.append((EventKind.MODIFIED, old, obj))
         self._by_ns = fresh
         self._size = size
+        self._indexes = {}  # rebuilt on the next `select`
         return changes
 
     def clear(self) -> None:
         self._by_ns = {}
         self._size = 0
+        self._indexes = {}
+
+
+def _hashable(value: object) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _index_add(index: dict[object, dict[tuple[str, str], Obj]], field: str, obj: Obj) -> None:
+    value = field_value(obj, field)
+    if _hashable(value):
+        index.setdefault(value, {})[key_of(obj)] = obj
+
+
+def _index_remove(index: dict[object, dict[tuple[str, str], Obj]], field: str, obj: Obj) -> None:
+    value = field_value(obj, field)
+    if not _hashable(value):
+        return
+    bucket = index.get(value)
+    if bucket is not None:
+        bucket.pop(key_of(obj), None)
+        if not bucket:
+            del index[value]
 
 
 class CacheRegistry:
@@ -209,6 +259,20 @@ class CacheRegistry:
             if obj is not None:
                 return obj
         return None
+
+    def select(self, gvk: GVK, namespace: str | None, field: str, value: object) -> builtins.list[Obj]:
+        caches = self._by_gvk.get(gvk, ())
+        if len(caches) == 1:
+            return caches[0].select(namespace, field, value)
+        seen: set[tuple[str, str]] = set()
+        result: builtins.list[Obj] = []
+        for cache in caches:
+            for obj in cache.select(namespace, field, value):
+                key = key_of(obj)
+                if key not in seen:
+                    seen.add(key)
+                    result.append(obj)
+        return result
 
     def list(self, gvk: GVK, namespace: str | None = None) -> list[Obj]:
         caches = self._by_gvk.get(gvk, ())

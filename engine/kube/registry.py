@@ -11,6 +11,7 @@ What it does not do: no decisions about what to watch, no event routing (each in
 from __future__ import annotations
 
 import asyncio
+import builtins
 import random
 from typing import TYPE_CHECKING
 
@@ -98,6 +99,9 @@ class InformerSet:
 
     def list(self, gvk: GVK, namespace: str | None = None) -> list[Obj]:
         return self._caches.list(gvk, namespace)
+
+    def select(self, gvk: GVK, namespace: str | None, field: str, value: object) -> builtins.list[Obj]:
+        return self._caches.select(gvk, namespace, field, value)
 
 
 if TYPE_CHECKING:

@@ -209,6 +209,11 @@ class _DocumentCompiler:
             namespace = p.tmpl(raw_ns, (*lpath, "namespace"), scope) if raw_ns and not all_namespaces else None
             where_e = p.expr(lst.get("where"), (*lpath, "where"), scope | {"item"})
             order = p.expr(lst.get("orderBy"), (*lpath, "orderBy"), UNCHECKED)
+            matches = []
+            for field_path, value in (lst.get("match") or {}).items():
+                compiled_value = p.tmpl(value, (*lpath, "match", field_path), scope)
+                if compiled_value is not None:
+                    matches.append((str(field_path), compiled_value))
             lookup = ListLookup(
                 _kind(lst),
                 namespace,
@@ -217,6 +222,7 @@ class _DocumentCompiler:
                 order,
                 bool(lst.get("descending")),
                 bool(lst.get("first")),
+                tuple(matches),
             )
         else:
             p.problem(where, "a related object needs one of `get` or `list`", "related")

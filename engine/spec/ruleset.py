@@ -73,6 +73,8 @@ class ListLookup:
     order_by: Expression | None
     descending: bool
     first: bool
+    match: tuple[tuple[str, Template], ...] = ()
+    """Equality filters on dotted field paths; the first is answered by the store's index."""
 
 
 @dataclass(frozen=True, slots=True)

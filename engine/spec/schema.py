@@ -201,6 +201,13 @@ RELATED: dict[str, Any] = {
             schema={
                 **_LOOKUP_TARGET["schema"],
                 "namespace": _d("namespace (a template; default: the evaluated object's; '*' for all)", type="string"),
+                "match": _d(
+                    "keep items whose field (a dotted path such as spec.owner) equals the value (a template); "
+                    "answered from an index, so a lookup does not scan every object of its kind",
+                    type="dict",
+                    keysrules={"type": "string", "regex": r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"},
+                    valuesrules={"type": ["string", "integer", "boolean"]},
+                ),
                 "where": _d("keep items for which this is true (`item` is the candidate)", **_EXPR),
                 "orderBy": _d(
                     "sort key: an expression evaluated on each candidate, e.g. metadata.creationTimestamp", **_EXPR

@@ -26,6 +26,7 @@ import jsonpatch
 
 from engine.core.build import fresh
 from engine.core.plan import merge_patch
+from engine.core.store import field_value
 from engine.errors import ApiError
 from engine.model import GVK, JSON, Obj, ObjectRef, PatchType, Propagation
 from engine.testing.structural import admit, crd_kinds
@@ -112,6 +113,10 @@ class MemoryCluster:
     def list(self, gvk: GVK, namespace: str | None = None) -> Iterable[Obj]:
         scoped = namespace is not None and self.namespaced(gvk)
         return [obj for (kind, ns, _), obj in self.objects.items() if kind == gvk and (not scoped or ns == namespace)]
+
+    def select(self, gvk: GVK, namespace: str | None, field: str, value: object) -> Iterable[Obj]:
+        """As `list`, keeping objects whose field equals `value` (a scan: fixtures are small)."""
+        return [obj for obj in self.list(gvk, namespace) if field_value(obj, field) == value]
 
     # --- direct world changes (fixture steps) ----------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from engine.core.evaluate import Lookup, Snapshot, evaluate
 from engine.core.trace import render
 from engine.model import Decision, Provenance
+from engine.testing.memory import MemoryCluster
 
 from .harness import HEADER, JOB, NOW_TEXT, WIDGET, actions, clock, cluster, job, rules, run, widget
 
@@ -599,3 +600,37 @@ def test_objects_of_unexpected_shape_fail_only_their_decision() -> None:
     assert evaluation.fired == ["odd", "fine"]
     assert evaluation.decisions[0].error == "AttributeError: 'list' object has no attribute 'get'"
     assert actions(evaluation) == [f"patch {WIDGET_REF}/status merge {{'status': {{'ok': True}}}}"]
+
+
+def test_list_lookup_match_selects_by_field_and_filters_the_rest() -> None:
+    """`match` keeps the listed objects whose fields equal the rendered values (the first answered by `select`)."""
+    ruleset = rules(
+        """
+        related:
+          mine:
+            list:
+              apiVersion: batch/v1
+              kind: Job
+              match: {spec.owner: "{{ object.metadata.name }}", spec.tier: gold}
+        groups:
+          - name: g
+            match: all
+            rules:
+              - name: count
+                when: "length(mine) == `1`"
+        """
+    )
+    cluster = MemoryCluster(lambda: NOW_TEXT)
+    target = cluster.put(widget("w1"))
+    for name, owner, tier in (("j1", "w1", "gold"), ("j2", "w1", "silver"), ("j3", "w2", "gold")):
+        cluster.put(
+            {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": {"name": name, "namespace": "default"},
+                "spec": {"owner": owner, "tier": tier},
+            }
+        )
+    evaluation = evaluate(ruleset, Snapshot(target, cluster), clock)
+    assert evaluation.fired == ["count"]
+    assert evaluation.trace.related["widgets.mine"] == ["Job/default/j1"]

@@ -105,3 +105,38 @@ def test_registry_is_an_object_store_across_caches() -> None:
     registry.detach(b)
     assert store.get(JOB, "b", "y") is None
     assert registry.kinds() == [GVK("", "v1", "ConfigMap"), JOB]
+
+
+def labelled(name: str, owner: str, namespace: str = "ns", rv: str = "1") -> dict[str, Any]:
+    return {**obj(name, namespace, rv), "spec": {"owner": owner}}
+
+
+def test_select_answers_from_an_index_kept_up_to_date() -> None:
+    """select() finds objects by a field's value, and its index follows upserts, removals and replaces."""
+    cache = ObjectCache(JOB)
+    cache.upsert(labelled("a", "w1"))
+    cache.upsert(labelled("b", "w2"))
+    assert [o["metadata"]["name"] for o in cache.select("ns", "spec.owner", "w1")] == ["a"]
+    cache.upsert(labelled("a", "w2", rv="2"))  # its value moved: the index must follow
+    cache.upsert(labelled("c", "w1", namespace="other"))
+    assert sorted(o["metadata"]["name"] for o in cache.select("ns", "spec.owner", "w2")) == ["a", "b"]
+    assert [o["metadata"]["name"] for o in cache.select(None, "spec.owner", "w1")] == ["c"]
+    assert cache.select("ns", "spec.owner", "w1") == []
+    cache.remove("ns", "b")
+    assert [o["metadata"]["name"] for o in cache.select("ns", "spec.owner", "w2")] == ["a"]
+    cache.replace([labelled("d", "w2")])
+    assert [o["metadata"]["name"] for o in cache.select("ns", "spec.owner", "w2")] == ["d"]
+    assert cache.select("ns", "spec.missing", "w2") == []
+    assert cache.select("ns", "spec.owner", {"not": "hashable"}) == []
+
+
+def test_registry_select_unions_caches_without_duplicates() -> None:
+    """A kind watched by two informers (two namespace scopes) is selected from both, each key once."""
+    registry = CacheRegistry()
+    first, second = ObjectCache(JOB), ObjectCache(JOB)
+    registry.attach(first)
+    registry.attach(second)
+    first.upsert(labelled("a", "w1"))
+    second.upsert(labelled("a", "w1"))
+    second.upsert(labelled("b", "w1", namespace="other"))
+    assert sorted(o["metadata"]["name"] for o in registry.select(JOB, None, "spec.owner", "w1")) == ["a", "b"]
