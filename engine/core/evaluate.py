@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.core.context import Context
+from engine.core.memo import FactMemo
 from engine.core.plan import Plan, Planner, merge_patch, object_key
 from engine.core.store import ObjectStore, field_value
 from engine.core.targets import Binding, bindings_for
@@ -22,6 +23,7 @@ from engine.core.trace import GroupTrace, RuleStep, Trace
 from engine.errors import ExpressionError
 from engine.expr import is_false, rfc3339, use_clock
 from engine.model import GVK, Decision, Obj, Provenance
+from engine.spec.checks import pure_facts
 from engine.spec.ruleset import (
     CasesFact,
     Document,
@@ -61,6 +63,8 @@ class Snapshot:
     object: Obj
     store: ObjectStore
     bindings: tuple[Binding, ...] | None = None
+    memo: FactMemo | None = None
+    """Where the values of facts that depend on the object alone survive between evaluations (optional)."""
 
 
 @dataclass(slots=True)
@@ -124,6 +128,20 @@ class _Session:
             values[binding.name] = binding.source
         self.root = Context(values, _names(self.document), resolve=self._produce)
         self.planner = Planner(self.document, self.object, now)
+        self.pure: frozenset[str] = frozenset()
+        self.kept: dict[str, Any] = {}
+        uid, version = str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
+        if snapshot.memo is not None and uid and version:
+            self.pure = _pure(self.document)
+            source = (binding.source or {}).get("metadata") or {}
+            versions = (
+                digest,
+                self.document.name,
+                version,
+                str(source.get("uid") or ""),
+                str(source.get("resourceVersion") or ""),
+            )
+            self.kept = snapshot.memo.values(uid, self.document.name, versions)
 
     # --- lazy names -------------------------------------------------------------------------------------
 
@@ -134,8 +152,14 @@ class _Session:
             value = self._lookup(related)
             self.evaluation.trace.related[f"{self.document.name}.{name}"] = _summary(value)
             return value
-        form = self.document.facts[name].form
-        value = form.expression.evaluate(self.root) if isinstance(form, ExprFact) else self._fact(form)
+        kept = name in self.pure
+        if kept and name in self.kept:
+            value = self.kept[name]
+        else:
+            form = self.document.facts[name].form
+            value = form.expression.evaluate(self.root) if isinstance(form, ExprFact) else self._fact(form)
+            if kept:
+                self.kept[name] = value
         self.evaluation.trace.facts[f"{self.document.name}.{name}"] = value
         return value
 
@@ -339,6 +363,19 @@ def _group_plan(group: Group, state: str | None) -> list[tuple[Rule, RuleStep | 
         if len(plans) < 64:  # states an object may hold that the machine does not know: not remembered
             plans[state] = plan
     return plan
+
+
+_PURE: dict[int, tuple[Document, frozenset[str]]] = {}
+
+
+def _pure(document: Document) -> frozenset[str]:
+    """The document's facts that depend on the evaluated object alone (computed once per document)."""
+    cached = _PURE.get(id(document))
+    if cached is None or cached[0] is not document:
+        if len(_PURE) > 1024:
+            _PURE.clear()
+        cached = _PURE[id(document)] = (document, pure_facts(document))
+    return cached[1]
 
 
 def _names(document: Document) -> dict[str, bool]:

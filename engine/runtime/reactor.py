@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 
 from engine.core.evaluate import Snapshot, evaluate, report_error
 from engine.core.execute import Executor, Outcome, Result
+from engine.core.memo import FactMemo
 from engine.core.targets import Binding, dynamic_bindings, watched_kinds
 from engine.errors import ApiError, ExpressionError
 from engine.expr import is_false
@@ -89,6 +90,7 @@ class Reactor:
         )
         self.queue: WorkQueue[ObjectKey] = WorkQueue(observer=metrics)
         self.deps = DependencyIndex()
+        self.facts = FactMemo()
         self.expectations = Expectations(time.monotonic, self.options.expectation_timeout)
         self._bindings: dict[GVK, list[Binding]] = {}
         self._unresolved: dict[GVK, str] = {}
@@ -288,6 +290,10 @@ class Reactor:
             priority = Priority.NORMAL if informer_synced else Priority.LOW
             meta = obj.get("metadata") or {}
             namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+            if kind is EventKind.DELETED:
+                uid = str(meta.get("uid") or "")
+                if uid:
+                    self.facts.forget(uid, [doc.name for doc in self.ruleset.documents])
             for owner in self.expectations.observe(gvk, namespace, name, None if kind is EventKind.DELETED else new):
                 self.queue.add(owner, Priority.NORMAL)
             self._route(ObjectKey(gvk, namespace, name), obj, old, priority)
@@ -390,7 +396,7 @@ class Reactor:
         if not bindings:
             return
         started = time.perf_counter()
-        snapshot = Snapshot(obj, self.informers, bindings)
+        snapshot = Snapshot(obj, self.informers, bindings, self.facts)
         evaluation = evaluate(self.ruleset, snapshot, self.clock)
         self.deps.record(key, evaluation.lookups)
         if self.metrics is not None:

@@ -309,3 +309,53 @@ def _located_expressions(value: Any, location: Location) -> Iterator[tuple[Locat
         for member in dataclasses.fields(value):
             if member.name != "location":
                 yield from _located_expressions(getattr(value, member.name), location)
+
+
+# --- facts that depend on the evaluated object alone -----------------------------------------------------
+
+
+def pure_facts(document: Document) -> frozenset[str]:
+    """Facts whose value depends only on the evaluated object (and the object bound to a dynamic kind): no
+    related object, no time. The runtime may keep their values while the object's version does not change."""
+    binding = document.target.dynamic.binding if document.target.dynamic is not None else ""
+    allowed = {"object", binding} - {""}
+    pure: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name in document.facts:
+            if name in pure:
+                continue
+            deps = _deps(document, name)
+            if isinstance(document.facts[name].form, ListFact):
+                deps.discard("item")  # the list's own element, not a name of the document
+            if deps <= allowed | pure and not _uses_time(document, name):
+                pure.add(name)
+                changed = True
+    return frozenset(pure)
+
+
+def _uses_time(document: Document, name: str) -> bool:
+    form = document.facts[name].form
+    expressions: list[Expression] = []
+    if isinstance(form, ExprFact):
+        expressions.append(form.expression)
+    elif isinstance(form, CasesFact):
+        expressions.extend(when for when, _ in form.cases if when is not None)
+        for _, value in form.cases:
+            expressions.extend(e for e in value.expressions if isinstance(e, Expression))
+    elif isinstance(form, ValueFact):
+        expressions.extend(e for e in form.value.expressions if isinstance(e, Expression))
+    elif isinstance(form, ListFact):
+        expressions.extend(e for e in (form.source, form.where) if e is not None)
+        if form.select is not None:
+            expressions.extend(e for e in form.select.expressions if isinstance(e, Expression))
+    return any(_calls(expression.ast, "now") for expression in expressions)
+
+
+def _calls(node: Any, function: str) -> bool:
+    if not isinstance(node, dict):
+        return False
+    if node.get("type") == "function_expression" and node.get("value") == function:
+        return True
+    return any(_calls(child, function) for child in node.get("children", ()))

@@ -1,0 +1,50 @@
+"""Fact values kept across evaluations of an unchanged object (the runtime's optimisation, optional).
+
+Where this sits: the runtime passes one `FactMemo` in every Snapshot; the evaluator stores there the values of
+the facts that depend on the evaluated object alone (engine.spec.checks.pure_facts: no related object, no
+time), keyed by the object's uid and resourceVersion and those of the object bound to its dynamic kind. A
+stream re-evaluated because its Job changed (its own version unchanged) then reuses its layout, hash and the
+like. A new version of either object, or a new rule set, is a miss. Values are shared: never mutate them.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+Version = tuple[str, str, str, str, str]
+"""(rule-set digest, document, object resourceVersion, bound object's uid, bound object's resourceVersion)."""
+
+
+class FactMemo:
+    """A bounded map: object uid -> (version, fact values), least recently used dropped first."""
+
+    def __init__(self, size: int = 50_000) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[str, str], tuple[Version, dict[str, Any]]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def values(self, uid: str, document: str, version: Version) -> dict[str, Any]:
+        """The fact values stored for this object version (an empty dict to fill on a miss)."""
+        key = (uid, document)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] == version:
+            self.hits += 1
+            self._entries.move_to_end(key)
+            return entry[1]
+        self.misses += 1
+        values: dict[str, Any] = {}
+        self._entries[key] = (version, values)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+        return values
+
+    def forget(self, uid: str, documents: list[str]) -> None:
+        """Drop the entries of an object that is gone."""
+        for document in documents:
+            self._entries.pop((uid, document), None)

@@ -1,0 +1,67 @@
+"""Facts of an unchanged object kept between evaluations (engine.core.memo): only those that depend on it alone."""
+
+from __future__ import annotations
+
+from engine.core.evaluate import Snapshot, evaluate
+from engine.core.memo import FactMemo
+from engine.spec.checks import pure_facts
+from engine.testing.memory import MemoryCluster
+
+from .harness import NOW_TEXT, clock, job, rules, widget
+
+BODY = """
+related:
+  job:
+    get: {apiVersion: batch/v1, kind: Job, name: "{{ object.metadata.name }}"}
+facts:
+  size: "length(object.spec.items || `[]`)"
+  big: "size > `2`"
+  running: "condition(job, 'Running').status == 'True'"
+  stamp: "now()"
+  named:
+    in: "object.spec.items || `[]`"
+    where: "item != 'skip'"
+groups:
+  - name: g
+    match: all
+    rules:
+      - name: look
+        when: "big || running || stamp || named"
+"""
+
+
+def test_pure_facts_are_those_of_the_object_alone() -> None:
+    """A fact reading a related object, or the time, is not pure; one reading the object (or pure facts) is."""
+    (document,) = rules(BODY).documents
+    assert pure_facts(document) == frozenset({"size", "big", "named"})
+
+
+def test_unchanged_object_reuses_its_facts_and_a_new_version_does_not() -> None:
+    """Re-evaluating the same object version hits the memo for pure facts; a new resourceVersion is a miss."""
+    ruleset = rules(BODY)
+    cluster = MemoryCluster(lambda: NOW_TEXT)
+    target = cluster.put(widget("w1", spec={"items": ["a", "b", "c"]}))
+    memo = FactMemo()
+    first = evaluate(ruleset, Snapshot(target, cluster, memo=memo), clock)
+    assert (memo.hits, memo.misses) == (0, 1)
+    cluster.put(job("w1"))  # a related object changes: the object itself did not
+    second = evaluate(ruleset, Snapshot(target, cluster, memo=memo), clock)
+    assert (memo.hits, memo.misses) == (1, 1)
+    # The trace shows the facts read, with the values they had (a kept `big` needs no `size` any more).
+    assert second.trace.facts.items() <= first.trace.facts.items()
+    assert second.trace.facts["widgets.big"] is True
+    changed = cluster.put(widget("w1", spec={"items": ["a"]}))
+    third = evaluate(ruleset, Snapshot(changed, cluster, memo=memo), clock)
+    assert (memo.hits, memo.misses) == (1, 2)
+    assert third.trace.facts["widgets.big"] is False
+
+
+def test_memo_is_bounded_and_forgets_deleted_objects() -> None:
+    """The memo drops its least recently used entries beyond its size, and an object's entries when it is gone."""
+    memo = FactMemo(size=2)
+    for uid in ("a", "b", "c"):
+        memo.values(uid, "doc", ("d", "doc", "1", "", ""))["x"] = uid
+    assert len(memo) == 2
+    memo.forget("c", ["doc"])
+    assert len(memo) == 1
+    assert memo.values("b", "doc", ("d", "doc", "1", "", "")) == {"x": "b"}
