@@ -26,8 +26,8 @@ from engine.runtime.leader import LeaderElector, LeaderOptions, default_identity
 from engine.runtime.logs import configure_logging
 from engine.runtime.metrics import Metrics
 from engine.runtime.reactor import Reactor, ReactorOptions
-from engine.runtime.reload import RuleReloader
-from engine.spec import RuleSet, compile_ruleset
+from engine.runtime.reload import RuleReloader, load_rules
+from engine.spec import RuleSet
 
 log = logging.getLogger("engine.main")
 
@@ -82,7 +82,7 @@ def run_operator(args: argparse.Namespace) -> int:
         write_burst=args.write_burst,
     )
     try:
-        ruleset = compile_ruleset([options.rules])
+        ruleset = load_rules(options.rules)
     except RuleSetError as error:
         for problem in error.problems:
             log.error(

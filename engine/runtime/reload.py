@@ -24,10 +24,24 @@ from pathlib import Path
 
 import watchfiles
 
-from engine.errors import RuleSetError
+from engine.errors import Location, Problem, RuleSetError
 from engine.spec import RuleSet, compile_ruleset
 
 log = logging.getLogger("engine.reload")
+
+
+def load_rules(directory: Path) -> RuleSet:
+    """Compile the rules directory; any failure is a `RuleSetError`. The compiler reports bad rules as problems,
+    but input it was not written for (a file nested past Python's recursion limit, say) may make it raise
+    something else: that is a rejected rule set too, named by its directory, never a crash of the operator."""
+    try:
+        return compile_ruleset([directory])
+    except RuleSetError:
+        raise
+    except Exception as error:
+        problem = Problem(Location(str(directory)), f"could not be loaded: {type(error).__name__}: {error}")
+        raise RuleSetError([problem]) from error
+
 
 Swap = Callable[[RuleSet], Awaitable[None]]
 Reject = Callable[[RuleSetError], Awaitable[None]]
@@ -96,7 +110,7 @@ class RuleReloader:
     async def reload(self) -> bool:
         """Compile the directory now; swap when it compiled and differs. True when a new rule set is active."""
         try:
-            ruleset = await asyncio.to_thread(compile_ruleset, [self.directory])
+            ruleset = await asyncio.to_thread(load_rules, self.directory)
         except RuleSetError as error:
             if self._rejected_digest != str(error):
                 self._rejected_digest = str(error)
