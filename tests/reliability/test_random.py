@@ -32,7 +32,7 @@ from .oracle import Action, MemoryWorld, SimWorld, difference, generate, perform
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SEQUENCES = int(os.environ.get("RELIABILITY_SEQUENCES") or (20 if LONG else 2))
-LENGTH = 10 if LONG else 6
+LENGTH = 10 if LONG else 5
 SEED = int(os.environ.get("RELIABILITY_SEED") or 0) or random.randrange(1, 10**6)
 SETTLE = 25.0
 FAULT_SECONDS = 1.0

@@ -40,13 +40,11 @@ async def test_silent_watch_is_replaced_within_the_inactivity_timeout(bed: Bed) 
     """A watch whose connection stays open but carries nothing (no event, no bookmark) is abandoned and re-opened within the inactivity timeout, so changes made after the stall are acted on; healthy watches carrying bookmarks are never re-opened as inactive."""
     async with operator_in_process(bed.sim, Timers(inactivity=INACTIVITY)) as (reactor, metrics):
         await eventually("the reactor to be ready", lambda: not reactor.unready())
-        bed.create_many(4)
-        await asyncio.to_thread(bed.converge)
         await asyncio.sleep(INACTIVITY + 1.0)
         assert sample(metrics, "arcane_watch_restarts_total", reason="inactivity") == 0, "a healthy watch was re-opened"
 
         began = await stall_every_open_watch(bed)
-        bed.create_many(3, prefix="after")
+        bed.create_many(4, prefix="after")
         await asyncio.to_thread(bed.check)
         assert sample(metrics, "arcane_watch_restarts_total", reason="inactivity") >= 1
         reopened = [
