@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--peer", choices=["ours", "kopf", "both"], default="ours")
     p.add_argument("--duration", type=float, help="seconds of edits for latency and soak (default 60 and 600)")
     p.add_argument("--rate", type=float, help="edits per second for latency and soak (default 50 and 20)")
+    p.add_argument("--timeout", type=float, help="seconds to wait for an operator before a run fails")
     p.add_argument(
         "--wait-idle", type=float, default=0.0, help="before each run, wait up to N s for other processes to go idle"
     )
@@ -83,6 +84,7 @@ async def _run(args: argparse.Namespace, names: list[str], peers: list[Peer], wo
         duration=args.duration,
         rate=args.rate,
         wait_idle=args.wait_idle,
+        timeout=args.timeout,
     )
     context.say(f"{described['cpu']}, {described['cores']} cores; commit {described['commit']}; scenarios {names}")
     results: list[ScenarioResult] = []
@@ -132,4 +134,6 @@ def _argv(args: argparse.Namespace) -> list[str]:
         out += ["--duration", f"{args.duration:g}"]
     if args.rate is not None:
         out += ["--rate", f"{args.rate:g}"]
+    if args.timeout is not None:
+        out += ["--timeout", f"{args.timeout:g}"]
     return out

@@ -109,6 +109,8 @@ class Context:
     workdir: Path
     duration: float | None = None
     rate: float | None = None
+    timeout: float | None = None
+    """Replaces every scenario's own limit on how long to wait for the operator (a run that hits it fails)."""
     wait_idle: float = 0.0
     """Up to this many seconds before each measured run, wait for other processes to leave the CPU alone."""
     started: float = field(default_factory=time.monotonic)

@@ -56,7 +56,7 @@ async def _one(ctx: Context, peer: Peer, template: Any, size: int) -> Run:
     run = Run(peer.value, size)
     seed, _ = seed_objects(template, size)
     workdir = ctx.workdir / f"{NAME}-{peer.value}-{size}"
-    timeout = 120.0 if ctx.quick else max(300.0, size * 0.5)
+    timeout = ctx.timeout or (120.0 if ctx.quick else max(300.0, size * 0.5))
     steady = 2.0 if ctx.quick else 15.0
     idle = 2.0 if ctx.quick else 20.0
     with SimProcess(workdir, seed, job_seconds=ctx.job_seconds, timeout=3600) as sim:
@@ -74,7 +74,11 @@ async def _one(ctx: Context, peer: Peer, template: Any, size: int) -> Run:
             background = procstat.Background([sim.pid, operator.pid, os.getpid()]).start()
             ctx.say(f"{NAME} {peer.value} N={size}: operator started (pid {operator.pid})")
             try:
-                synced = await wait_for(operator.ready, timeout=timeout, interval=0.05, what="caches synced")
+                try:
+                    synced = await wait_for(operator.ready, timeout=timeout, interval=0.05, what="caches synced")
+                except TimeoutError:
+                    _partial(run, operator, timeout)
+                    raise
                 run.figures["caches_synced_s"] = rounded(synced - operator.started_at, 2)
                 ctx.say(f"{NAME} {peer.value} N={size}: synced after {run.figures['caches_synced_s']} s")
                 last_report = [time.monotonic()]
@@ -88,7 +92,11 @@ async def _one(ctx: Context, peer: Peer, template: Any, size: int) -> Run:
                         )
                     return progress.evaluated >= size and not progress.queue_depth
 
-                done = await wait_for(evaluated, timeout=timeout, interval=0.25, what="every stream evaluated")
+                try:
+                    done = await wait_for(evaluated, timeout=timeout, interval=0.25, what="every stream evaluated")
+                except TimeoutError:
+                    _partial(run, operator, timeout)
+                    raise
                 run.figures["all_evaluated_s"] = rounded(done - operator.started_at, 2)
                 run.figures["cpu_seconds_to_evaluated"] = rounded(procstat.cpu_seconds(operator.pid), 2)
                 sim_cpu.stop()
@@ -127,3 +135,11 @@ async def _one(ctx: Context, peer: Peer, template: Any, size: int) -> Run:
                     "writes: " + ", ".join(sorted({f"{r['verb']} {r['resource']}/{r['subresource']}" for r in writes}))
                 )
     return run
+
+
+def _partial(run: Run, operator: OperatorProcess, timeout: float) -> None:
+    """What a run that did not finish in time still tells: memory and CPU so far (a lower bound of each)."""
+    run.figures["peak_rss_mib"] = rounded(procstat.peak_rss_bytes(operator.pid) / procstat.MIB, 1)
+    run.figures["rss_at_timeout_mib"] = rounded(procstat.rss_bytes(operator.pid) / procstat.MIB, 1)
+    run.figures["cpu_seconds_at_timeout"] = rounded(procstat.cpu_seconds(operator.pid), 1)
+    run.notes.append(f"did not finish within {timeout:g} s; peak RSS and CPU are what it had used by then")

@@ -57,7 +57,7 @@ async def run(ctx: Context) -> ScenarioResult:
 async def _one(ctx: Context, peer: Peer, size: int) -> Run:
     run = Run(peer.value, size)
     workdir = ctx.workdir / f"{NAME}-{peer.value}-{size}"
-    timeout = 120.0 if ctx.quick else max(600.0, size * 1.0)
+    timeout = ctx.timeout or (120.0 if ctx.quick else max(600.0, size * 1.0))
     with SimProcess(workdir, Seed(base=base_manifests()), job_seconds=ctx.job_seconds) as sim:
         async with Api(sim.endpoint) as api:
             run.kubesim.update(await probe_writes(api, seconds=0.5 if ctx.quick else 3.0))

@@ -68,7 +68,7 @@ async def _one(ctx: Context, peer: Peer, template: object, size: int) -> Run:
     rest = 1.0 if ctx.quick else 10.0
     seed, names = seed_objects(template, size)  # type: ignore[arg-type]
     workdir = ctx.workdir / f"{NAME}-{peer.value}-{size}"
-    timeout = 120.0 if ctx.quick else max(600.0, size * 0.5)
+    timeout = ctx.timeout or (120.0 if ctx.quick else max(600.0, size * 0.5))
     with SimProcess(workdir, seed, job_seconds=ctx.job_seconds, timeout=3600) as sim:
         async with Api(sim.endpoint) as api:
             run.kubesim.update(await probe_writes(api, seconds=0.5 if ctx.quick else 3.0))

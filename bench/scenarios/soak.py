@@ -66,7 +66,7 @@ async def _one(ctx: Context, peer: Peer, template: object, size: int) -> Run:
     rest = 1.0 if ctx.quick else 30.0
     seed, names = seed_objects(template, size)  # type: ignore[arg-type]
     workdir = ctx.workdir / f"{NAME}-{peer.value}-{size}"
-    timeout = 120.0 if ctx.quick else max(900.0, size * 0.5)
+    timeout = ctx.timeout or (120.0 if ctx.quick else max(900.0, size * 0.5))
     samples: list[tuple[float, int, int | None]] = []
     with SimProcess(workdir, seed, job_seconds=ctx.job_seconds, timeout=3600) as sim:
         async with Api(sim.endpoint) as api:
