@@ -42,6 +42,10 @@ def _value(value: Any) -> str:
     return str(value)
 
 
+def _shown(value: Any) -> bool:
+    return isinstance(value, int | float | str) and not isinstance(value, bool)
+
+
 def _met(figure: Figure, value: Any) -> str:
     if not isinstance(value, int | float):
         return ""
@@ -55,6 +59,13 @@ def scenario_table(result: ScenarioResult) -> list[str]:
     if result.status != "ok":
         detail = result.extra.get("reason", "")
         return [*lines, f"Not measured ({result.status}): {detail}", ""]
+    if all(r.size == 0 for r in result.runs):  # an in-process benchmark: figures, no sizes or peers
+        lines += ["| figure | value |", "|---|---|"]
+        for run in result.runs:
+            lines += [
+                f"| {key.replace('_', ' ')} | {_value(value)} |" for key, value in run.figures.items() if _shown(value)
+            ]
+        return [*lines, ""]
     peers = sorted({r.peer for r in result.runs}, key=lambda p: (p != "ours", p))
     sizes = sorted({r.size for r in result.runs})
     both = "ours" in peers and "kopf" in peers
