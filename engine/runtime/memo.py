@@ -25,6 +25,29 @@ def _digest(value: object) -> bytes:
     return hashlib.blake2b(orjson.dumps(value, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
 
 
+def _comparable(patch: JSON, status: object) -> JSON:
+    """`patch` without the `lastTransitionTime` of the conditions whose stored form has none (the CRD prunes it).
+    The planner keeps a condition's time from the stored condition, so where there is none it takes the clock's,
+    and the patch differs from the last one every second while the server keeps answering the same status."""
+    stored = status.get("conditions") if isinstance(status, dict) else None
+    ours = patch.get("status") if isinstance(patch, dict) else None
+    if not isinstance(ours, dict) or not isinstance(stored, list):
+        return patch
+    conditions = ours.get("conditions")
+    if not isinstance(conditions, list):
+        return patch
+    timeless = {c.get("type") for c in stored if isinstance(c, dict) and "lastTransitionTime" not in c}
+    if not timeless:
+        return patch
+    kept = [
+        {k: v for k, v in c.items() if k != "lastTransitionTime"}
+        if isinstance(c, dict) and c.get("type") in timeless
+        else c
+        for c in conditions
+    ]
+    return {**patch, "status": {**ours, "conditions": kept}}
+
+
 class StatusMemo:
     def __init__(self) -> None:
         self._last: OrderedDict[tuple[str, str, str, str], tuple[bytes, bytes]] = OrderedDict()
@@ -35,14 +58,18 @@ class StatusMemo:
 
     def record(self, ref: ObjectRef, patch: JSON, stored: Obj) -> None:
         key = self._key(ref)
-        self._last[key] = (_digest(patch), _digest(stored.get("status")))
+        status = stored.get("status")
+        self._last[key] = (_digest(_comparable(patch, status)), _digest(status))
         self._last.move_to_end(key)
         while len(self._last) > MEMORY:
             self._last.popitem(last=False)
 
     def already_applied(self, action: PatchObject, current: Obj) -> bool:
         last = self._last.get(self._key(action.ref))
-        return last is not None and last == (_digest(action.patch), _digest(current.get("status")))
+        if last is None:
+            return False
+        status = current.get("status")
+        return last == (_digest(_comparable(action.patch, status)), _digest(status))
 
 
 class RecordingCluster:

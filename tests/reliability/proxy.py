@@ -8,7 +8,9 @@ included (so kubesim's request log still tells the operator apart). Watch answer
 - `delay[resource]`: that resource's lines reach the operator this many seconds late (events of other kinds
   overtake them: a Job event before the stream event that caused it; a cache older than its own writes);
 - `hold`: the lines of these resources are held, and written in one go when the resource leaves the set (a
-  burst of MODIFIED events for one key arrives as one batch).
+  burst of MODIFIED events for one key arrives as one batch);
+- `gone`: the next watch request of each of these resources is answered `410 Gone` over HTTP (the other way an
+  API server says a resourceVersion is too old; kubesim says it with an ERROR event).
 Order within one watch is always kept. The proxy runs on its own thread and loop, like kubesim.
 """
 
@@ -24,9 +26,22 @@ from pathlib import Path
 import aiohttp
 import yaml
 from aiohttp import web
+from e2e.conftest import StartOperator
+from e2e.harness import OperatorProcess
 
 from kubesim import KubeSim, tlsdata
 
+from .bed import PRUNED, Bed, wait_ready
+
+EXPIRED = {
+    "kind": "Status",
+    "apiVersion": "v1",
+    "metadata": {},
+    "status": "Failure",
+    "message": "too old resource version",
+    "reason": "Expired",
+    "code": 410,
+}
 HOP_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive"})
 
 
@@ -37,6 +52,7 @@ class Mangling:
     duplicate: bool = False
     delay: dict[str, float] = field(default_factory=dict)
     hold: set[str] = field(default_factory=set)
+    gone: set[str] = field(default_factory=set)
 
 
 class WatchProxy:
@@ -125,6 +141,10 @@ class WatchProxy:
         body = await request.read()
         url = f"{self.sim.url}{request.path_qs}"
         watch = request.query.get("watch") in ("true", "1")
+        resource = _resource(request.path)
+        if watch and resource in self.mangling.gone:
+            self.mangling.gone.discard(resource)
+            return web.json_response(EXPIRED, status=410)
         timeout = aiohttp.ClientTimeout(total=None if watch else 120)
         async with upstream.request(request.method, url, headers=headers, data=body or None, timeout=timeout) as answer:
             self._answers.add(answer)
@@ -188,3 +208,12 @@ def _kept(headers: Mapping[str, str]) -> dict[str, str]:
 def _resource(path: str) -> str:
     """The plural of a collection path (`/apis/g/v/namespaces/ns/plural` or `/api/v1/plural`)."""
     return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def through(proxy: WatchProxy, operators: StartOperator, bed: Bed, tmp_path: Path) -> OperatorProcess:
+    """An operator whose kubeconfig points at the proxy, ready, watching the DEMO and PRUNED kinds."""
+    # The harness passes the simulator's kubeconfig first; argparse keeps the last --kubeconfig.
+    operator = operators(bed.sim, "--kubeconfig", str(proxy.kubeconfig(tmp_path / "proxy.kubeconfig")))
+    wait_ready(operator)
+    wait_ready(operator, PRUNED)
+    return operator

@@ -18,6 +18,7 @@ from e2e.harness import NAMESPACE, copy_rules, events
 from .bed import DEMO, GROUP, JOB_API, PRUNED, Bed, stream, until, wait_ready
 from .conftest import LONG
 from .history import describe, operator_requests, writes
+from .proxy import WatchProxy, through
 from .pumps import pumping
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -32,6 +33,10 @@ HOLD_GRACE = 0.5
 SLOW = 2.0
 SLOW_BOUND = 40.0
 CONFLICTS = 12
+OUTAGE = 5.0
+"""Longer than the client's own retries of one request (4, backoff from 0.2 s with full jitter)."""
+EXPECTATION_TIMEOUT = 10.0
+"""ReactorOptions.expectation_timeout, which `arcane run` uses."""
 
 
 def test_api_server_restart_resumes_watches_without_relisting(bed: Bed, operators: StartOperator) -> None:
@@ -60,20 +65,29 @@ def test_api_server_restart_resumes_watches_without_relisting(bed: Bed, operator
     assert bed.phase(DEMO, "during-0") == "Running"
 
 
-def test_lost_watch_history_relists_once_and_catches_up_with_what_vanished(bed: Bed, operators: StartOperator) -> None:
-    """When the watch history is compacted while every watch is down, each watch gets 410, relists exactly once, and the objects that vanished meanwhile arrive as deletions: hand-deleted Jobs are recreated, a deleted stream's Jobs are gone, new streams start."""
-    operator = operators(bed.sim)
+def test_lost_watch_history_relists_once_and_catches_up_with_what_vanished(
+    bed: Bed, proxy: WatchProxy, operators: StartOperator, tmp_path: Path
+) -> None:
+    """When the watch history is compacted while every watch is down, each watch gets 410 (an ERROR event; then, another time, HTTP 410 Gone), relists exactly once, and the objects that vanished meanwhile arrive as deletions: hand-deleted Jobs are recreated, a deleted stream's Jobs are gone, new streams start."""
+    operator = through(proxy, operators, bed, tmp_path)
     wait_ready(operator)
     wait_ready(operator, PRUNED)
-    bed.create_many(8)
+    bed.create_many(4)
     bed.converge()
+    settled = time.monotonic()
+    bed.create_many(4, prefix="t")
+    bed.converge()
+    bed.quiet()
+    # A key that waited for its own write is evaluated again when that wait's timer fires (up to the expectation
+    # timeout, 10 s, later): past it, only what the relist delivers can make the operator act on s-0 and s-2.
+    time.sleep(max(0.0, settled + EXPECTATION_TIMEOUT + 0.5 - time.monotonic()))
     bed.sim.faults.fail_always(503, verb="watch")  # every watch stays down while the world changes
     bed.sim.faults.drop_watches()
     cut = time.time()
     for name in ("s-0", "s-2"):  # DemoStreams: their Jobs vanish behind the operator's back
         bed.sim.delete(JOB_API, "Job", NAMESPACE, name)
     bed.delete(PRUNED, "s-1")
-    bed.suspend(DEMO, "s-4")
+    bed.suspend(DEMO, "t-0")
     bed.create_many(2, prefix="late")
     bed.sim.faults.compact()
     bed.sim.faults.clear()
@@ -86,6 +100,15 @@ def test_lost_watch_history_relists_once_and_catches_up_with_what_vanished(bed: 
     assert relists == len(watched)
     assert bed.jobs("s-1") == []
     assert [job["metadata"]["name"] for job in bed.jobs("s-0")] == ["s-0"]
+
+    again = time.time()  # the same, said over HTTP: the next watch of every resource is answered 410 Gone
+    proxy.mangling.gone.update(watched)
+    bed.sim.faults.drop_watches()
+    bed.create(DEMO, "after-gone")
+    bed.check()
+    lists = Counter(r.resource for r in operator_requests(bed.sim, since=again) if r.verb == "list")
+    assert lists == dict.fromkeys(watched, 1), f"relists per resource after HTTP 410: {dict(lists)}"
+    assert proxy.mangling.gone == set(), "a watch was not re-opened"
 
 
 def test_watches_closed_on_open_back_off_instead_of_spinning(bed: Bed, operators: StartOperator) -> None:
@@ -141,24 +164,28 @@ def test_429_storm_is_never_retried_before_retry_after(bed: Bed, operators: Star
 def test_5xx_on_writes_and_lists_is_retried_per_key_until_everything_converges(
     bed: Bed, operators: StartOperator
 ) -> None:
-    """With 10% of writes and lists answering 500 or 503 (and some writes failing past the client's own retries), the failing keys are requeued with backoff, the API error and retry metrics rise, and everything converges."""
+    """With 10% of writes and lists answering 500 or 503, and then every write failing for a few seconds (so that a decision and its onError report both fail and nothing but the work queue remembers the key), the failing keys are requeued with backoff, the API error and retry metrics rise, and everything converges."""
     bed.sim.faults.fail_next(3, 503, verb="list")  # the first lists fail: start-up must retry them
     with pumping(bed.sim, 0.1, [500, 503], ["create", "patch", "delete", "list"]):
         operator = operators(bed.sim)
         wait_ready(operator)
-        bed.sim.faults.fail_next(6, 500, verb="patch", resource=DEMO.plural)  # past the client's 4 retries
-        bed.create_many(10)
-        time.sleep(2.0)
+        bed.create_many(8)
+        time.sleep(1.5)
         bed.sim.faults.compact()  # relists under the fault too
         bed.sim.faults.drop_watches()
-        time.sleep(2.0)
+        time.sleep(1.5)
+    for verb in ("create", "patch", "delete"):
+        bed.sim.faults.fail_always(500, verb=verb)
+    bed.create_many(4, prefix="outage")  # their first decision fails, and so does its report
+    time.sleep(OUTAGE)
+    bed.sim.faults.clear()
     bed.check()
 
     metrics = operator.metrics()
-    assert (
-        metrics.value("arcane_api_requests_total", code="500") + metrics.value("arcane_api_requests_total", code="503")
-        >= 4
+    errors = metrics.value("arcane_api_requests_total", code="500") + metrics.value(
+        "arcane_api_requests_total", code="503"
     )
+    assert errors >= 4
     assert metrics.value("arcane_queue_retries_total") >= 1, "no key was requeued after a failed write"
 
 

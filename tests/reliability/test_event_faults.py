@@ -1,4 +1,5 @@
-"""Watch events delivered twice, in bursts, and out of order across kinds (through tests/reliability/proxy.py)."""
+"""Watch events delivered twice, in bursts, and out of order across kinds (through tests/reliability/proxy.py), and
+events that re-evaluate a stream whose status the CRD prunes (no write per evaluation)."""
 
 from __future__ import annotations
 
@@ -7,23 +8,16 @@ from pathlib import Path
 
 import pytest
 from e2e.conftest import StartOperator
-from e2e.harness import NAMESPACE, OperatorProcess, events
+from e2e.harness import NAMESPACE, events
 
-from .bed import DEMO, PRUNED, Bed, wait_ready
-from .history import requests_per_stream
-from .proxy import WatchProxy
+from .bed import DEMO, PRUNED, Bed, stream, until, wait_ready
+from .history import operator_requests, requests_per_stream
+from .proxy import WatchProxy, through
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 BURST = 100
-
-
-def through(proxy: WatchProxy, operators: StartOperator, bed: Bed, tmp_path: Path) -> OperatorProcess:
-    # The harness passes the simulator's kubeconfig first; argparse keeps the last --kubeconfig.
-    operator = operators(bed.sim, "--kubeconfig", str(proxy.kubeconfig(tmp_path / "proxy.kubeconfig")))
-    wait_ready(operator)
-    wait_ready(operator, PRUNED)
-    return operator
+EDITS = 10
 
 
 def test_duplicated_events_and_bursts_are_evaluated_once(
@@ -66,3 +60,28 @@ def test_events_out_of_order_across_kinds_never_duplicate_work(
         if e.get("reason") in ("BackfillNotRequested", "ReconcileError")
     ]
     assert spurious == []
+
+
+def test_status_pruned_by_the_crd_is_not_rewritten_on_every_evaluation(bed: Bed, operators: StartOperator) -> None:
+    """A stream whose CRD prunes the condition fields the operator writes (reason, message) and whose step keeps failing is evaluated on each of ten changes without its status being rewritten each time (the server would answer each write with the same pruned status): no write loop."""
+    operator = operators(bed.sim)
+    wait_ready(operator, PRUNED)
+    broken = stream(PRUNED, "broken")
+    broken["spec"]["execution"]["streamingBackend"]["changeCapture"]["jobTemplateRef"] = {"name": "missing"}
+    bed.sim.apply(broken)
+    until("broken to report its missing template", lambda: "ReconcileError" in str(bed.obj(PRUNED, "broken")))
+    time.sleep(1.0)
+    stored = (bed.obj(PRUNED, "broken") or {})["status"]["conditions"]
+    assert {"type": "ReconcileError", "status": "True"} in stored, "the CRD did not prune the condition"
+    since = time.time()
+    before = operator.metrics().value("arcane_evaluations_total", rule="start-streaming")
+    for index in range(EDITS):
+        bed.sim.patch(
+            PRUNED.api_version, PRUNED.kind, NAMESPACE, "broken", {"metadata": {"annotations": {"n": str(index)}}}
+        )
+        time.sleep(0.3)
+    time.sleep(1.0)
+    evaluated = operator.metrics().value("arcane_evaluations_total", rule="start-streaming") - before
+    assert evaluated >= EDITS, f"only {evaluated:g} evaluations for {EDITS} changes"
+    rewritten = [r for r in operator_requests(bed.sim, since=since) if r.subresource == "status" and r.name == "broken"]
+    assert len(rewritten) <= 1, f"status rewritten {len(rewritten)} times in {evaluated:g} evaluations"

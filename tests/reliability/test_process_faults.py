@@ -22,6 +22,7 @@ from .history import operator_requests, requests_per_stream, writes
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 KILLS = 20
+LATE_LIST = 0.7
 SEED = int(os.environ.get("RELIABILITY_SEED", "0")) or random.randrange(1, 10**6)
 ELECT = ("--leader-elect", "--leader-election-namespace", "default")
 LEASE_DURATION, RENEW_DEADLINE, RETRY_PERIOD = 15.0, 10.0, 2.0
@@ -46,7 +47,7 @@ def kill_at_a_random_point(operator: OperatorProcess, sim: KubeSim, rng: random.
 def test_sigkill_mid_reconcile_twenty_times_then_a_successor_finishes_the_work(
     bed: Bed, operators: StartOperator
 ) -> None:
-    """An operator SIGKILLed 20 times at random points (during start-up, between the writes of one decision) while streams are created leaves a successor that adopts what was done: every stream Running with one Job, one initial BackfillRequest per stream, no Job created twice."""
+    """An operator SIGKILLed 20 times at random points (during start-up, between the writes of one decision) while streams are created, each successor listing BackfillRequests late, leaves a successor that carries on from what was done: every stream Running with one Job, one initial BackfillRequest per stream, no Job created twice."""
     rng = random.Random(SEED)
     print(f"RELIABILITY_SEED={SEED}")
     kills: list[str] = []
@@ -64,6 +65,8 @@ def test_sigkill_mid_reconcile_twenty_times_then_a_successor_finishes_the_work(
     bed.sim.faults.clear()
     assert bed.phase(DEMO, "adopt") == "Pending"
 
+    # Every start-up's list of BackfillRequests comes late: a successor must not act on its streams before it.
+    bed.sim.faults.add_latency(LATE_LIST, verb="list", resource="backfillrequests")
     successors: list[OperatorProcess] = []
     for round_number in range(KILLS):
         bed.create(DEMO if round_number % 2 == 0 else PRUNED, f"k-{round_number}")
@@ -71,6 +74,7 @@ def test_sigkill_mid_reconcile_twenty_times_then_a_successor_finishes_the_work(
         kills.append(kill_at_a_random_point(successors[-1], bed.sim, rng))
     successors.append(operators(bed.sim, name="successor"))
     bed.check(timeout=60.0)
+    bed.sim.faults.clear()
     print("kills:", kills)
     assert {name: n for name, n in bed.job_creates().items() if n > 1} == {}, (
         f"a Job was created twice (kills: {kills})"
