@@ -40,7 +40,7 @@ SECRETS: list[dict[str, Any]] = [
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": "marked-envfrom", "namespace": NAMESPACE, "annotations": {"note": "not secret"}},
-        "stringData": {"CONNECTION_STRING": f"Server=db;Password={MARKERS[0]}"},
+        "stringData": {"CONNECTION_STRING": MARKERS[0]},
     },
     {
         "apiVersion": "v1",
@@ -53,7 +53,8 @@ SECRETS: list[dict[str, Any]] = [
 
 
 def needles() -> list[str]:
-    """Each marker as text and base64 (a copied `data` value would be base64)."""
+    """Each marker as text and base64 (a copied `data` value would be base64: each Secret value is a whole marker,
+    so its base64 form appears as it is)."""
     return [form for marker in MARKERS for form in (marker, base64.b64encode(marker.encode()).decode())]
 
 
