@@ -42,7 +42,7 @@ from .history import (
 GROUP = "streaming.sneaksanddata.com"
 JOB_API = "batch/v1"
 REQUEST_API = f"{GROUP}/v1"
-QUIET = 1.5
+QUIET = 1.0
 """Seconds without a single operator write that count as "settled"."""
 CONVERGE = 45.0
 """Bound for every stream to reach its phase after a fault clears."""
@@ -173,15 +173,19 @@ class Bed:
 
     # --- user actions (in process: injected faults never hit them) ----------------------------------------
 
-    def create(self, kind: Kind, name: str, *, suspended: bool = False, expect: str = "") -> None:
-        self.sim.apply(stream(kind, name, suspended=suspended))
+    def create(
+        self, kind: Kind, name: str, *, suspended: bool = False, backfill: bool = True, expect: str = ""
+    ) -> None:
+        self.sim.apply(stream(kind, name, suspended=suspended, backfill=backfill))
         self.streams[(kind, name)] = expect or ("Suspended" if suspended else "Running")
 
-    def create_many(self, count: int, prefix: str = "s", kinds: Iterable[Kind] = (DEMO, PRUNED)) -> None:
+    def create_many(
+        self, count: int, prefix: str = "s", kinds: Iterable[Kind] = (DEMO, PRUNED), *, backfill: bool = True
+    ) -> None:
         """`count` streams, spread over the kinds (names prefix-0, prefix-1, ...)."""
         chosen = list(kinds)
         for index in range(count):
-            self.create(chosen[index % len(chosen)], f"{prefix}-{index}")
+            self.create(chosen[index % len(chosen)], f"{prefix}-{index}", backfill=backfill)
 
     def suspend(self, kind: Kind, name: str, suspended: bool = True) -> None:
         patch = {"spec": {"execution": {"suspended": suspended}}}

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e.conftest import StartOperator
+from e2e.conftest import OPERATORS, StartOperator
 from e2e.harness import NAMESPACE, RULES, OperatorProcess, copy_rules, events, operator_command, operator_env, wait_for
 
 from kubesim import KubeSim, SimOptions
@@ -192,6 +192,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     finally:
         operator.close()
         sim.stop()
+
+
+@pytest.fixture(autouse=True)
+def _operator_log(request: pytest.FixtureRequest) -> None:
+    """A failing test's report carries the module's operator log (tests/e2e/conftest.py's hook reads the stash)."""
+    if "world" in request.fixturenames:
+        shared = request.getfixturevalue("world")
+        request.node.stash[OPERATORS] = [shared.operator]
 
 
 def condition_texts(obj: Obj | None) -> list[str]:

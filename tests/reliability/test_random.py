@@ -5,7 +5,7 @@ action by action, in memory through engine.testing's runner with the same rules.
 must settle where the in-memory world settled: the same phases and condition reasons, the same live Jobs (names,
 labels, configuration hashes, backfill ids) and the same BackfillRequests. Jobs finish only when an action says
 so (kubesim's Job controller is off). A failure prints the seed, the history and a shrunk history that still
-fails. `RELIABILITY_SEQUENCES` (default 2; 20 with RELIABILITY_LONG=1) sets how many sequences run, and
+fails. `RELIABILITY_SEQUENCES` (default 1 of 6 actions; 20 of 10 with RELIABILITY_LONG=1) sets how many sequences run, and
 `RELIABILITY_SEED` replays one.
 """
 
@@ -31,8 +31,8 @@ from .oracle import Action, MemoryWorld, SimWorld, difference, generate, perform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-SEQUENCES = int(os.environ.get("RELIABILITY_SEQUENCES") or (20 if LONG else 2))
-LENGTH = 10 if LONG else 5
+SEQUENCES = int(os.environ.get("RELIABILITY_SEQUENCES") or (20 if LONG else 1))
+LENGTH = 10 if LONG else 6
 SEED = int(os.environ.get("RELIABILITY_SEED") or 0) or random.randrange(1, 10**6)
 SETTLE = 25.0
 FAULT_SECONDS = 1.0

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e.conftest import OPERATORS
 from e2e.harness import NAMESPACE, RULES, OperatorProcess, operator_command, operator_env, wait_for
 
 from engine.errors import ExpressionError, RuleSetError
@@ -96,15 +97,21 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         bed.converge()
         wait_for("the second backfill", lambda: (bed.request("again") or {}).get("spec", {}).get("completed"))
         bed.converge()
-        jobs = {job["metadata"]["name"]: job for job in sim.list("batch/v1", "Job", NAMESPACE)}
         bed.delete(DEMO, "envfrom")
         wait_for("the deleted stream's Job to go", lambda: bed.jobs("envfrom") == [])
         bed.quiet()
         yield Run(bed, operator, operator.metrics_text(), operator_requests(sim))
-        del jobs
     finally:
         operator.close()
         sim.stop()
+
+
+@pytest.fixture(autouse=True)
+def _operator_log(request: pytest.FixtureRequest) -> None:
+    """A failing test's report carries the module's operator log (tests/e2e/conftest.py's hook reads the stash)."""
+    if "run" in request.fixturenames:
+        shared = request.getfixturevalue("run")
+        request.node.stash[OPERATORS] = [shared.operator]
 
 
 @pytest.mark.e2e
