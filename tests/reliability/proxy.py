@@ -129,7 +129,10 @@ class WatchProxy:
             self._ready.set()
             await self._stopped.wait()
         finally:
-            for answer in list(self._answers):  # open watches: end them, so no connection outlives the proxy
+            for answer in list(self._answers):  # open watches: drop them now (a TLS goodbye would never finish)
+                connection = answer.connection
+                if connection is not None and connection.transport is not None:
+                    connection.transport.abort()
                 answer.close()
             await runner.cleanup()
             # TLS connections to kubesim are aborted, not closed with a goodbye nobody waits for (a leaked socket).
