@@ -75,16 +75,18 @@ class Expression:
             self.ast, self.fn = compiled
             self.evaluate = self.fn
             return
-        _check_literals(source)
+        _check_tokens(source)
         try:
             self.ast = jmes.parse(source)
+            _check_functions(source, self.ast)
+            self.fn = self.evaluate = codegen.generate(self.ast, _call, fast_caller, name=source)
         except jmespath_exceptions.ParseError as error:
             column = int(getattr(error, "lex_position", 0) or 0) + 1
             raise ExpressionSyntaxError(source, _syntax_message(error), column) from None
         except jmespath_exceptions.JMESPathError as error:
             raise ExpressionSyntaxError(source, f"invalid JMESPath: {error}".split("\n")[0]) from None
-        _check_functions(source, self.ast)
-        self.fn = self.evaluate = codegen.generate(self.ast, _call, fast_caller, name=source)
+        except (RecursionError, SyntaxError, MemoryError):  # a long chain (`a.a.a…`) nests the tree as deeply
+            raise ExpressionSyntaxError(source, "the expression is nested too deeply to compile") from None
         if len(_COMPILED) >= _COMPILED_MAX:
             _COMPILED.clear()
         _COMPILED[source] = (self.ast, self.fn)
@@ -116,13 +118,25 @@ def template(value: Any) -> Template:
     return compile_template(value, compile_expression)
 
 
-def _check_literals(source: str) -> None:
-    """Reject `` `text` `` literals that are not JSON: jmespath.py reads them as strings (deprecated, with a
-    warning), which hides typos such as `` `ture` ``."""
+MAX_NESTING = 64
+"""Brackets, parentheses and braces an expression may nest (the parser and the generated code recurse per level)."""
+_OPENING = frozenset({"lparen", "lbracket", "lbrace", "filter"})
+_CLOSING = frozenset({"rparen", "rbracket", "rbrace"})
+
+
+def _check_tokens(source: str) -> None:
+    """Reject `` `text` `` literals that are not JSON (jmespath.py reads them as strings, deprecated, with a
+    warning, which hides typos such as `` `ture` ``), and nesting deeper than MAX_NESTING."""
+    depth = 0
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             for token in Lexer().tokenize(source):
+                depth += (token["type"] in _OPENING) - (token["type"] in _CLOSING)
+                if depth > MAX_NESTING:
+                    raise ExpressionSyntaxError(
+                        source, f"the expression nests more than {MAX_NESTING} levels", int(token["start"]) + 1
+                    )
                 if caught:
                     raise ExpressionSyntaxError(
                         source,

@@ -233,6 +233,8 @@ _SCALAR_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("str", "int", 
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 MAX_NODES = 200_000
 """Values one document may expand to (guards against alias bombs such as "billion laughs")."""
+MAX_DEPTH = 64
+"""Mappings and lists one document may nest (building, checking and compiling recurse per level)."""
 
 
 class _Builder:
@@ -253,6 +255,10 @@ class _Builder:
             mark = yaml.error.Mark(self.positions.file, 0, line - 1, column - 1, None, 0)
             raise yaml.constructor.ConstructorError(
                 None, None, f"document expands to more than {MAX_NODES} values (alias bomb?)", mark
+            )
+        if len(path) > MAX_DEPTH:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"values nest more than {MAX_DEPTH} levels deep", node.start_mark
             )
         self.positions.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         self.positions.table.setdefault(path, self.positions.values[path])

@@ -71,6 +71,7 @@ def _keep(_spec: Obj) -> None:
 
 CAPTURE = ("execution", "streamingBackend", "changeCapture", "jobTemplateRef")
 NOT_FOUND = "StreamingJobTemplate demo/{} not found: create it or fix the stream's template reference"
+NO_REF = "The stream names no {} StreamingJobTemplate: its template reference (layout {}) is missing or is not an object with a name"
 NEEDS_SECRET = (
     "The StreamClass loose needs spec.connectionSecretRef (an object with the Secret's name) or spec.secretRef.name"
 )
@@ -87,9 +88,9 @@ CASES = [
         "",
         'Unknown layout version "v9" in spec.execution.layoutVersion',
     ),
-    Case("execution-string", _set(("execution",), "fast"), "Pending", NOT_FOUND.format("")),
-    Case("no-execution", _drop("execution"), "Pending", NOT_FOUND.format("")),
-    Case("ref-string", _set(CAPTURE, "demo-stream"), "Pending", NOT_FOUND.format("")),
+    Case("execution-string", _set(("execution",), "fast"), "Pending", NO_REF.format("streaming", "v0")),
+    Case("no-execution", _drop("execution"), "Pending", NO_REF.format("streaming", "v0")),
+    Case("ref-string", _set(CAPTURE, "demo-stream"), "Pending", NO_REF.format("streaming", "v2")),
     Case("ref-name-number", _set(CAPTURE, {"name": 42}), "Pending", NOT_FOUND.format("42")),
     Case("ref-missing-template", _set(CAPTURE, {"name": "nope"}), "Pending", NOT_FOUND.format("nope")),
     Case(
@@ -292,10 +293,9 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
         b"# " + b"x" * (10 * 1024 * 1024) + b"\n",
         "zz-bad.yaml: file is 10485763 bytes; rule files are limited to 4194304",
     ),
-    # engine/spec's loader raises RecursionError here (reported); the runtime rejects the directory instead of crashing.
     "nested": (
         b"a: " + b"[" * NESTED + b"]" * NESTED + b"\n",
-        ": could not be loaded: RecursionError: maximum recursion depth exceeded",
+        "zz-bad.yaml:1:68: invalid YAML: values nest more than 64 levels deep",
     ),
 }
 """A bad rule file's content, and what the rejection says (after the directory)."""
