@@ -26,6 +26,7 @@ import aiohttp
 import orjson
 import yaml
 
+from bench import sampling
 from bench.sim import REPO, _env
 
 
@@ -105,6 +106,7 @@ class OperatorProcess:
         self.started_at = 0.0
         self._log: IO[bytes] | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._profiler: sampling.Sampler | None = None
 
     @property
     def pid(self) -> int:
@@ -129,6 +131,8 @@ class OperatorProcess:
         self._log = self.log_path.open("wb")
         self.started_at = time.monotonic()
         self.process = subprocess.Popen(command, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        if os.environ.get("BENCH_PROFILE"):
+            self._profiler = sampling.attach(self.process.pid, Path(os.environ["BENCH_PROFILE"]), self.peer.value)
         return self
 
     async def _get(self, url: str) -> tuple[int, bytes]:
@@ -190,6 +194,9 @@ class OperatorProcess:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._profiler is not None:
+            self._profiler.stop()
+            self._profiler = None
         process = self.process
         code: int | None = None
         took = 0.0
