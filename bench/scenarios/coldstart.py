@@ -76,9 +76,8 @@ async def _one(ctx: Context, peer: Peer, template: Any, size: int) -> Run:
             try:
                 try:
                     synced = await wait_for(operator.ready, timeout=timeout, interval=0.05, what="caches synced")
-                except TimeoutError:
-                    _partial(run, operator, timeout)
-                    raise
+                except TimeoutError as error:
+                    return _partial(ctx, run, operator, error)
                 run.figures["caches_synced_s"] = rounded(synced - operator.started_at, 2)
                 ctx.say(f"{NAME} {peer.value} N={size}: synced after {run.figures['caches_synced_s']} s")
                 last_report = [time.monotonic()]
@@ -94,9 +93,8 @@ async def _one(ctx: Context, peer: Peer, template: Any, size: int) -> Run:
 
                 try:
                     done = await wait_for(evaluated, timeout=timeout, interval=0.25, what="every stream evaluated")
-                except TimeoutError:
-                    _partial(run, operator, timeout)
-                    raise
+                except TimeoutError as error:
+                    return _partial(ctx, run, operator, error)
                 run.figures["all_evaluated_s"] = rounded(done - operator.started_at, 2)
                 run.figures["cpu_seconds_to_evaluated"] = rounded(procstat.cpu_seconds(operator.pid), 2)
                 sim_cpu.stop()
@@ -137,9 +135,12 @@ async def _one(ctx: Context, peer: Peer, template: Any, size: int) -> Run:
     return run
 
 
-def _partial(run: Run, operator: OperatorProcess, timeout: float) -> None:
-    """What a run that did not finish in time still tells: memory and CPU so far (a lower bound of each)."""
+def _partial(ctx: Context, run: Run, operator: OperatorProcess, error: TimeoutError) -> Run:
+    """A run that did not finish in time, with what it still tells: memory and CPU so far (lower bounds)."""
     run.figures["peak_rss_mib"] = rounded(procstat.peak_rss_bytes(operator.pid) / procstat.MIB, 1)
     run.figures["rss_at_timeout_mib"] = rounded(procstat.rss_bytes(operator.pid) / procstat.MIB, 1)
     run.figures["cpu_seconds_at_timeout"] = rounded(procstat.cpu_seconds(operator.pid), 1)
-    run.notes.append(f"did not finish within {timeout:g} s; peak RSS and CPU are what it had used by then")
+    run.error = str(error)[:2000]
+    run.notes.append("peak RSS is what it had used when the wait ended (a lower bound)")
+    ctx.say(f"{NAME} {run.peer} N={run.size}: FAILED: {error}")
+    return run
