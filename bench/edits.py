@@ -16,6 +16,7 @@ operator's first status write of the stream; the phase seen is when the harness'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import heapq
 import random
@@ -75,6 +76,17 @@ class Editor:
     _running: deque[str] = field(default_factory=deque)
     _suspended: list[tuple[float, str]] = field(default_factory=list)
     _resting: list[tuple[float, str]] = field(default_factory=list)
+    replace_requests: dict[str, list[str]] | None = None
+    """When set (stream -> its BackfillRequests), a new request replaces the stream's earlier ones, which are
+    deleted once it is created: the number of stored objects stays constant (the soak measures drift)."""
+
+    async def load_requests(self) -> None:
+        """Remember every stream's BackfillRequests, so that new ones replace them (see `replace_requests`)."""
+        items, _ = await self.api.list_all(resource_path(*REQUESTS, NAMESPACE))
+        self.replace_requests = {}
+        for item in items:
+            stream = str((item.get("spec") or {}).get("streamId") or "")
+            self.replace_requests.setdefault(stream, []).append(str(item["metadata"]["name"]))
 
     def __post_init__(self) -> None:
         shuffled = list(self.streams)
@@ -113,13 +125,19 @@ class Editor:
                     patch: JSON = {"spec": {"execution": {"suspended": edit.kind is EditKind.SUSPEND}}}
                     await self.api.merge_patch(streams_path(edit.stream), patch, manager=edit.manager)
                 case EditKind.BACKFILL:
+                    name = f"{edit.stream}-bench-{edit.index}"
                     request = {
                         "apiVersion": f"{REQUESTS[0]}/{REQUESTS[1]}",
                         "kind": "BackfillRequest",
-                        "metadata": {"name": f"{edit.stream}-bench-{edit.index}"},
+                        "metadata": {"name": name},
                         "spec": {"streamClass": "demo", "streamId": edit.stream},
                     }
                     await self.api.create(resource_path(*REQUESTS, NAMESPACE), request, manager=edit.manager)
+                    if self.replace_requests is not None:
+                        for old in self.replace_requests.get(edit.stream, []):
+                            with contextlib.suppress(ApiFailure):  # gone already: fine
+                                await self.api.delete(resource_path(*REQUESTS, NAMESPACE, old), manager=edit.manager)
+                        self.replace_requests[edit.stream] = [name]
                 case EditKind.DELETE_JOB:
                     path = resource_path(*JOBS, NAMESPACE, edit.stream)
                     await self.api.delete(path, propagation="Background", manager=edit.manager)

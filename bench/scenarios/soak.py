@@ -1,7 +1,9 @@
 """Scenario 4, churn soak (long): 10 minutes of mixed edits on 10,000 running streams.
 
 Edits (bench.edits) cycle through suspend, BackfillRequest, resume, deleting a stream's Job (the operator
-recreates it) and editing a stream's spec (the operator replaces its Job). Sampled every 5 s: the
+recreates it) and editing a stream's spec (the operator replaces its Job). A new BackfillRequest replaces
+the stream's earlier ones (deleted once it is created), so the cluster holds as many objects at the end as
+at the start and RSS drift means memory kept, not more objects cached. Sampled every 5 s: the
 operator's RSS and queue depth. Measured: RSS drift (end against the level after a warm-up of a tenth of
 the run), the deepest queue, errors (5xx answers, error log lines, failed evaluations), and, once the
 cluster is quiet again, streams not in the state their spec asks for (Suspended without a Job, or
@@ -97,6 +99,7 @@ async def _one(ctx: Context, peer: Peer, template: object, size: int) -> Run:
 
                 sampling = asyncio.get_running_loop().create_task(sample())
                 editor = Editor(api, names, KINDS, rest)
+                await editor.load_requests()  # a new BackfillRequest replaces the stream's old one: constant size
                 cpu = procstat.CpuWindow(operator.pid).start()
                 sim_cpu = procstat.CpuWindow(sim.pid).start()
                 background = procstat.Background([sim.pid, operator.pid, os.getpid()]).start()
