@@ -16,7 +16,7 @@ from collections import OrderedDict
 import orjson
 
 from engine.core.cluster import Cluster
-from engine.model import JSON, Obj, ObjectRef, PatchObject, PatchType, Propagation
+from engine.model import GVK, JSON, Obj, ObjectRef, PatchObject, PatchType, Propagation
 
 MEMORY = 50_000
 
@@ -63,6 +63,10 @@ class StatusMemo:
         self._last.move_to_end(key)
         while len(self._last) > MEMORY:
             self._last.popitem(last=False)
+
+    def forget(self, gvk: GVK, namespace: str, name: str) -> None:
+        """The object is gone: its last write no longer matters (and its name may never come back)."""
+        self._last.pop((gvk.api_version, gvk.kind, namespace, name), None)
 
     def already_applied(self, action: PatchObject, current: Obj) -> bool:
         last = self._last.get(self._key(action.ref))

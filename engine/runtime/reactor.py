@@ -294,6 +294,7 @@ class Reactor:
                 uid = str(meta.get("uid") or "")
                 if uid:
                     self.facts.forget(uid, [doc.name for doc in self.ruleset.documents])
+                self.memo.forget(gvk, namespace, name)
             for owner in self.expectations.observe(gvk, namespace, name, None if kind is EventKind.DELETED else new):
                 self.queue.add(owner, Priority.NORMAL)
             self._route(ObjectKey(gvk, namespace, name), obj, old, priority)
