@@ -90,7 +90,7 @@ CASES = [
     ),
     Case("execution-string", _set(("execution",), "fast"), "Pending", NO_REF.format("streaming", "v0")),
     Case("no-execution", _drop("execution"), "Pending", NO_REF.format("streaming", "v0")),
-    Case("ref-string", _set(CAPTURE, "demo-stream"), "Pending", NO_REF.format("streaming", "v2")),
+    Case("ref-string", _set(CAPTURE, "demo-stream"), "Pending", NO_REF.format("streaming", "v1")),
     Case("ref-name-number", _set(CAPTURE, {"name": 42}), "Pending", NOT_FOUND.format("42")),
     Case("ref-missing-template", _set(CAPTURE, {"name": "nope"}), "Pending", NOT_FOUND.format("nope")),
     Case(
@@ -188,7 +188,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             sim.apply(case_stream(case))
         sim.apply(backfill_request("orphan-request", "whatever", Kind("x", "X", "xs", "no-such-class")))
         bed.converge()
-        wait_for("every case to be reported", lambda: all(reported(sim, case) for case in CASES), 30)
+        deadline = time.monotonic() + 30
+        while (pending := [c for c in CASES if not reported(sim, c)]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not pending, "cases not reported in 30 s: " + "; ".join(_seen(sim, c) for c in pending)
         yield World(bed, operator)
     finally:
         operator.close()
@@ -205,6 +208,12 @@ def _operator_log(request: pytest.FixtureRequest) -> None:
 
 def condition_texts(obj: Obj | None) -> list[str]:
     return [f"{c.get('reason')}: {c.get('message')}" for c in ((obj or {}).get("status") or {}).get("conditions") or []]
+
+
+def _seen(sim: KubeSim, case: Case) -> str:
+    found = sim.get(LOOSE.api_version, LOOSE.kind, NAMESPACE, case.name)
+    phase = ((found or {}).get("status") or {}).get("phase")
+    return f"{case.name[:20]}: phase {phase!r}, conditions {condition_texts(found)}"
 
 
 def reported(sim: KubeSim, case: Case) -> bool:
