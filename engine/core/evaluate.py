@@ -336,19 +336,24 @@ def _text(error: Exception) -> str:
     return str(error) if isinstance(error, ExpressionError) else f"{type(error).__name__}: {error}"
 
 
-_NAMES: dict[int, tuple[Document, dict[str, bool]]] = {}
-_PLANS: dict[int, tuple[Group, dict[str | None, list[tuple[Rule, RuleStep | None]]]]] = {}
+_DERIVED: dict[tuple[str, int], tuple[object, Any]] = {}
+"""What never changes for a compiled document or group, made once: keyed by (what, id(owner)) and checked by
+identity, since a reloaded rule set may reuse an id; cleared when rule sets were reloaded many times."""
+
+
+def _derived(what: str, owner: object, make: Callable[[], Any]) -> Any:
+    cached = _DERIVED.get((what, id(owner)))
+    if cached is None or cached[0] is not owner:
+        if len(_DERIVED) > 4096:
+            _DERIVED.clear()
+        cached = _DERIVED[(what, id(owner))] = (owner, make())
+    return cached[1]
 
 
 def _group_plan(group: Group, state: str | None) -> list[tuple[Rule, RuleStep | None]]:
     """The group's rules for one state, each with the trace step of a rule skipped for its state (or None when the
     rule applies): made once per group and state, so an evaluation does not rebuild what never changes."""
-    cached = _PLANS.get(id(group))
-    if cached is None or cached[0] is not group:
-        if len(_PLANS) > 4096:
-            _PLANS.clear()
-        cached = _PLANS[id(group)] = (group, {})
-    plans = cached[1]
+    plans: dict[str | None, list[tuple[Rule, RuleStep | None]]] = _derived("plans", group, dict)
     plan = plans.get(state)
     if plan is None:
         plan = [
@@ -365,27 +370,18 @@ def _group_plan(group: Group, state: str | None) -> list[tuple[Rule, RuleStep | 
     return plan
 
 
-_PURE: dict[int, tuple[Document, frozenset[str]]] = {}
-
-
 def _pure(document: Document) -> frozenset[str]:
-    """The document's facts that depend on the evaluated object alone (computed once per document)."""
-    cached = _PURE.get(id(document))
-    if cached is None or cached[0] is not document:
-        if len(_PURE) > 1024:
-            _PURE.clear()
-        cached = _PURE[id(document)] = (document, pure_facts(document))
-    return cached[1]
+    """The document's facts that depend on the evaluated object alone."""
+    pure: frozenset[str] = _derived("pure", document, lambda: pure_facts(document))
+    return pure
 
 
 def _names(document: Document) -> dict[str, bool]:
-    """The lazily computed names of a document (related objects and facts), made once per document."""
-    cached = _NAMES.get(id(document))
-    if cached is None or cached[0] is not document:
-        if len(_NAMES) > 1024:  # rule sets reloaded many times: start over
-            _NAMES.clear()
-        cached = _NAMES[id(document)] = (document, dict.fromkeys([*document.related, *document.facts], True))
-    return cached[1]
+    """The lazily computed names of a document (related objects and facts)."""
+    names: dict[str, bool] = _derived(
+        "names", document, lambda: dict.fromkeys([*document.related, *document.facts], True)
+    )
+    return names
 
 
 def _summary(value: Any) -> Any:

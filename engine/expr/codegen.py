@@ -174,19 +174,17 @@ class _Writer:
         return out
 
     def _or_expression(self, node: dict[str, Any], value: str, indent: int) -> str:
-        out = self.temp()
-        left = self.write(node["children"][0], value, indent)
-        self.emit(indent, f"{out} = {left}")
-        self.emit(indent, f"if {self.falsy(out)}:")
-        right = self.write(node["children"][1], value, indent + 1)
-        self.emit(indent + 1, f"{out} = {right}")
-        return out
+        return self._short_circuit(node, value, indent, "")
 
     def _and_expression(self, node: dict[str, Any], value: str, indent: int) -> str:
+        return self._short_circuit(node, value, indent, "not ")
+
+    def _short_circuit(self, node: dict[str, Any], value: str, indent: int, negation: str) -> str:
+        """`a || b` (the right side only when the left is falsy) and `a && b` (only when it is truthy)."""
         out = self.temp()
         left = self.write(node["children"][0], value, indent)
         self.emit(indent, f"{out} = {left}")
-        self.emit(indent, f"if not {self.falsy(out)}:")
+        self.emit(indent, f"if {negation}{self.falsy(out)}:")
         right = self.write(node["children"][1], value, indent + 1)
         self.emit(indent + 1, f"{out} = {right}")
         return out

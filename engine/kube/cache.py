@@ -142,7 +142,7 @@ class ObjectCache:
                     _index_add(index, field, obj)
         if not _hashable(value):
             return []
-        bucket = index.get(value)
+        bucket = index.get(_index_key(value))
         if not bucket:
             return []
         if namespace is None:
@@ -216,21 +216,27 @@ def _hashable(value: object) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
 
+def _index_key(value: object) -> object:
+    """`true` and `1` are one dict key in Python but differ in JSON (and in the rules' `==`): keep them apart."""
+    return (True, value) if isinstance(value, bool) else value
+
+
 def _index_add(index: dict[object, dict[tuple[str, str], Obj]], field: str, obj: Obj) -> None:
     value = field_value(obj, field)
     if _hashable(value):
-        index.setdefault(value, {})[key_of(obj)] = obj
+        index.setdefault(_index_key(value), {})[key_of(obj)] = obj
 
 
 def _index_remove(index: dict[object, dict[tuple[str, str], Obj]], field: str, obj: Obj) -> None:
     value = field_value(obj, field)
     if not _hashable(value):
         return
-    bucket = index.get(value)
+    key = _index_key(value)
+    bucket = index.get(key)
     if bucket is not None:
         bucket.pop(key_of(obj), None)
         if not bucket:
-            del index[value]
+            del index[key]
 
 
 class CacheRegistry:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -454,3 +455,26 @@ def process_group(pgid: int) -> list[int]:
         if int(fields[2]) == pgid and fields[0] != "Z":
             found.append(int(entry.name))
     return found
+
+
+def project_configmap(directory: Path, files: Mapping[str, str | bytes], stamp: str) -> None:
+    """Write `files` the way the kubelet projects a ConfigMap: a timestamped directory, an atomically swapped `..data`
+    symlink to it, one visible symlink per key into `..data` (those of removed keys go), the old directory removed."""
+    directory.mkdir(exist_ok=True)
+    data = directory / "..data"
+    old = os.readlink(data) if data.is_symlink() else None
+    target = directory / f"..{stamp}"
+    target.mkdir()
+    for name, content in files.items():
+        (target / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    temporary = directory / "..data_tmp"
+    temporary.symlink_to(target.name)
+    temporary.rename(data)
+    for entry in directory.iterdir():
+        if entry.is_symlink() and not entry.name.startswith("..") and entry.name not in files:
+            entry.unlink()
+    for name in files:
+        if not (directory / name).is_symlink():
+            (directory / name).symlink_to(Path("..data") / name)
+    if old is not None:
+        shutil.rmtree(directory / old)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from .harness import (
     get_stream,
     install_plugin,
     phase,
+    project_configmap,
     set_suspended,
     stream,
     wait_for,
@@ -133,38 +133,20 @@ def test_invalid_edit_is_rejected_and_old_rules_keep_working(
     assert event["message"] == "The stream orders has been resumed"
 
 
-def configmap_volume(directory: Path, files: dict[str, str], stamp: str) -> None:
-    """Write `files` the way the kubelet projects a ConfigMap: visible names are symlinks into `..data`, a
-    symlink to a timestamped directory, swapped by an atomic rename (then the old directory is removed)."""
-    directory.mkdir(exist_ok=True)
-    data = directory / "..data"
-    old = os.readlink(data) if data.is_symlink() else None
-    target = directory / f"..{stamp}"
-    target.mkdir()
-    for name, text in files.items():
-        (target / name).write_text(text)
-    temporary = directory / "..data_tmp"
-    temporary.symlink_to(target.name)
-    temporary.rename(data)
-    for name in files:
-        if not (directory / name).is_symlink():
-            (directory / name).symlink_to(Path("..data") / name)
-    if old is not None:
-        shutil.rmtree(directory / old)
-
-
 def test_configmap_symlink_swap_is_reloaded(
     sim: KubeSim, operators: StartOperator, custom: Any, kubectl: Kubectl | None, tmp_path: Path
 ) -> None:
     """Rules mounted from a ConfigMap (files that are symlinks into a `..data` symlink) are reloaded when the kubelet swaps `..data` to a new directory."""
     sources = {path.name: path.read_text() for path in sorted(copy_rules(tmp_path / "source").glob("*.yaml"))}
     mount = tmp_path / "mount"
-    configmap_volume(mount, sources, "2026_11_27_00_00_00.000000001")
+    project_configmap(mount, sources, "2026_11_27_00_00_00.000000001")
     operator = operators(sim, rules=mount)
     operator.wait_ready()
     suspended_stream(sim, custom, "orders")
 
-    configmap_volume(mount, {**sources, "stream.yaml": edited(sources["stream.yaml"])}, "2026_11_27_00_01_00.000000002")
+    project_configmap(
+        mount, {**sources, "stream.yaml": edited(sources["stream.yaml"])}, "2026_11_27_00_01_00.000000002"
+    )
     assert sorted(p.name for p in mount.iterdir()) == [
         "..2026_11_27_00_01_00.000000002",
         "..data",

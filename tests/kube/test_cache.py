@@ -130,6 +130,18 @@ def test_select_answers_from_an_index_kept_up_to_date() -> None:
     assert cache.select("ns", "spec.owner", {"not": "hashable"}) == []
 
 
+def test_select_tells_true_from_one() -> None:
+    """JSON `true` and `1` are different values (Python's dict keys would merge them): each selects its own."""
+    cache = ObjectCache(JOB)
+    cache.upsert({**obj("flag", "ns", "1"), "spec": {"owner": True}})
+    cache.upsert({**obj("one", "ns", "1"), "spec": {"owner": 1}})
+    assert [o["metadata"]["name"] for o in cache.select("ns", "spec.owner", True)] == ["flag"]
+    assert [o["metadata"]["name"] for o in cache.select("ns", "spec.owner", 1)] == ["one"]
+    cache.remove("ns", "flag")
+    assert cache.select("ns", "spec.owner", True) == []
+    assert [o["metadata"]["name"] for o in cache.select("ns", "spec.owner", 1)] == ["one"]
+
+
 def test_registry_select_unions_caches_without_duplicates() -> None:
     """A kind watched by two informers (two namespace scopes) is selected from both, each key once."""
     registry = CacheRegistry()

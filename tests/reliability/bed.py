@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from e2e.harness import NAMESPACE, OperatorProcess, demo_objects, install_crds, wait_for
+from e2e.harness import stream as demo_stream
 
 from kubesim import KubeSim
 
@@ -114,25 +115,12 @@ def stream_class(kind: Kind) -> Obj:
 
 
 def stream(kind: Kind, name: str, *, suspended: bool = False, backfill: bool = True, source: str = "") -> Obj:
-    """A stream with the Job backend (and a backfill template unless `backfill` is False)."""
-    execution: Obj = {
-        "layoutVersion": "v1",
-        "suspended": suspended,
-        "streamingBackend": {"changeCapture": {"jobTemplateRef": {"name": "demo-stream"}}},
-    }
-    if backfill:
-        execution["backfillJobTemplateRef"] = {"name": "demo-backfill"}
-    return {
-        "apiVersion": kind.api_version,
-        "kind": kind.kind,
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "source": source or f"{name}-db",
-            "destination": f"lake/{name}",
-            "connectionSecretRef": {"name": "demo-connection"},
-            "execution": execution,
-        },
-    }
+    """tests/e2e's demo stream (Job backend, a backfill template unless `backfill` is False) as a `kind` stream."""
+    obj = demo_stream(name, suspended=suspended, backfill=backfill)
+    obj.update(apiVersion=kind.api_version, kind=kind.kind)
+    if source:
+        obj["spec"]["source"] = source
+    return obj
 
 
 def backfill_request(name: str, stream_id: str, kind: Kind = DEMO, **spec: Any) -> Obj:

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Iterator
 
 import pytest
-from e2e.conftest import operators, pytest_runtest_makereport
+from e2e.conftest import OPERATORS, operators, pytest_runtest_makereport
 
 from kubesim import KubeSim
 from kubesim.testing import kubesim_factory
@@ -20,7 +20,7 @@ from kubesim.testing import kubesim_factory
 from .bed import Bed
 from .proxy import WatchProxy
 
-__all__ = ["kubesim_factory", "operators", "pytest_runtest_makereport"]
+__all__ = ["attach_module_operator", "kubesim_factory", "operators", "pytest_runtest_makereport"]
 
 LONG = os.environ.get("RELIABILITY_LONG", "") not in ("", "0")
 
@@ -45,3 +45,10 @@ def proxy(bed: Bed) -> Iterator[WatchProxy]:
         yield started
     finally:
         started.stop()
+
+
+def attach_module_operator(request: pytest.FixtureRequest, fixture: str) -> None:
+    """When the test uses the module-scoped `fixture` (a world with an `operator`), a failing report carries that
+    operator's log (tests/e2e/conftest.py's hook reads the stash)."""
+    if fixture in request.fixturenames:
+        request.node.stash[OPERATORS] = [request.getfixturevalue(fixture).operator]

@@ -19,12 +19,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e.conftest import OPERATORS, StartOperator
-from e2e.harness import NAMESPACE, RULES, OperatorProcess, copy_rules, events, operator_command, operator_env, wait_for
+from e2e.conftest import StartOperator
+from e2e.harness import (
+    NAMESPACE,
+    RULES,
+    OperatorProcess,
+    copy_rules,
+    events,
+    operator_command,
+    operator_env,
+    project_configmap,
+    wait_for,
+)
 
 from kubesim import KubeSim, SimOptions
 
 from .bed import DEMO, GROUP, LOOSE, Bed, Kind, backfill_request, stream, wait_ready
+from .conftest import attach_module_operator
 from .history import operator_requests
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -200,10 +211,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 @pytest.fixture(autouse=True)
 def _operator_log(request: pytest.FixtureRequest) -> None:
-    """A failing test's report carries the module's operator log (tests/e2e/conftest.py's hook reads the stash)."""
-    if "world" in request.fixturenames:
-        shared = request.getfixturevalue("world")
-        request.node.stash[OPERATORS] = [shared.operator]
+    attach_module_operator(request, "world")
 
 
 def condition_texts(obj: Obj | None) -> list[str]:
@@ -310,25 +318,6 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
 """A bad rule file's content, and what the rejection says (after the directory)."""
 
 
-def mount_configmap(directory: Path, files: dict[str, bytes], stamp: str) -> None:
-    """Project `files` as the kubelet projects a ConfigMap: a timestamped directory, an atomically swapped `..data`
-    symlink to it, and one visible symlink per key into `..data` (those of removed keys are removed)."""
-    directory.mkdir(exist_ok=True)
-    target = directory / f"..{stamp}"
-    target.mkdir()
-    for name, data in files.items():
-        (target / name).write_bytes(data)
-    temporary = directory / "..data_tmp"
-    temporary.symlink_to(target.name)
-    temporary.rename(directory / "..data")
-    for entry in directory.iterdir():
-        if entry.is_symlink() and not entry.name.startswith("..") and entry.name not in files:
-            entry.unlink()
-    for name in files:
-        if not (directory / name).is_symlink():
-            (directory / name).symlink_to(Path("..data") / name)
-
-
 @pytest.mark.parametrize("bad", sorted(BAD_FILES))
 def test_bad_rule_file_at_start_up_exits_2_naming_it(
     sim: KubeSim, operators: StartOperator, tmp_path: Path, bad: str
@@ -355,11 +344,11 @@ def test_bad_rule_files_in_a_configmap_are_rejected_on_reload(
     """Each bad rule file swapped into a mounted ConfigMap (binary, NUL-laden, empty, 10 MiB, nested) is rejected with a RulesRejected Warning event saying what is wrong while the active rules keep serving new streams; a good version afterwards is loaded."""
     sources = {path.name: path.read_bytes() for path in sorted(RULES.glob("*.yaml"))}
     mount = tmp_path / "mount"
-    mount_configmap(mount, sources, "0")
+    project_configmap(mount, sources, "0")
     operator = operators(bed.sim, rules=mount)
     wait_ready(operator)
     for number, bad in enumerate(sorted(BAD_FILES), start=1):
-        mount_configmap(mount, {**sources, "zz-bad.yaml": BAD_FILES[bad][0]}, str(number))
+        project_configmap(mount, {**sources, "zz-bad.yaml": BAD_FILES[bad][0]}, str(number))
         wait_for(
             f"the {bad} rule file to be rejected",
             lambda n=number: operator.metrics().value("arcane_reloads_total", result="error") >= n,  # type: ignore[misc]
@@ -372,7 +361,7 @@ def test_bad_rule_files_in_a_configmap_are_rejected_on_reload(
         assert any(says in message for message in rejected), (bad, rejected)
     assert all(m.startswith("New rules rejected, the previous rules stay active: ") for m in rejected)
     edited = sources["stream.yaml"].decode().replace(RUNNING, EDITED_RUNNING)
-    mount_configmap(mount, {**sources, "stream.yaml": edited.encode()}, "good")
+    project_configmap(mount, {**sources, "stream.yaml": edited.encode()}, "good")
     wait_for(
         "the good rules to be loaded", lambda: operator.metrics().value("arcane_reloads_total", result="ok") == 1, 30
     )

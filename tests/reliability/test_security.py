@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e.conftest import OPERATORS
 from e2e.harness import NAMESPACE, RULES, OperatorProcess, operator_command, operator_env, wait_for
 
 from engine.errors import ExpressionError, RuleSetError
@@ -33,6 +32,7 @@ from engine.spec import compile_ruleset
 from kubesim import KubeSim, RequestRecord, SimOptions
 
 from .bed import DEMO, LOOSE, Bed, backfill_request, stream, wait_ready
+from .conftest import attach_module_operator
 from .history import operator_requests
 
 MARKERS = ("s3cr3t-MARKER-envfrom-7f3a9c", "s3cr3t-MARKER-keyref-42d1e8", "s3cr3t-MARKER-data-b64-19ac0f")
@@ -108,10 +108,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
 
 @pytest.fixture(autouse=True)
 def _operator_log(request: pytest.FixtureRequest) -> None:
-    """A failing test's report carries the module's operator log (tests/e2e/conftest.py's hook reads the stash)."""
-    if "run" in request.fixturenames:
-        shared = request.getfixturevalue("run")
-        request.node.stash[OPERATORS] = [shared.operator]
+    attach_module_operator(request, "run")
 
 
 @pytest.mark.e2e
