@@ -67,7 +67,7 @@ class ScenarioResult:
     figures: list[Figure]
     runs: list[Run] = field(default_factory=list)
     status: str = "ok"
-    """`ok`, `missing` (an external benchmark module is not there yet) or `failed`."""
+    """`ok` or `failed`."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:

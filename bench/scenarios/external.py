@@ -1,8 +1,7 @@
 """Scenarios 5 and 6: the engine alone (bench/engine_bench.py) and kubesim alone (bench/kubesim_bench.py).
 
-Where this sits: both modules are written by others, each with `run(quick: bool) -> dict`; this wraps
-them as scenarios of the same harness (results in the same JSON and Markdown). A module that is not there
-yet is reported as `missing`, not as a failure. Their figures are whatever they return (flattened one
+Where this sits: both modules have `run(quick: bool) -> dict`; this wraps them as scenarios of the same
+harness (results in the same JSON and Markdown). Their figures are whatever they return (flattened one
 level), printed as they come; their targets live with them.
 """
 
@@ -17,13 +16,7 @@ from bench.framework import Context, Figure, Run, ScenarioResult
 
 
 async def _external(ctx: Context, name: str, module: str, description: str) -> ScenarioResult:
-    try:
-        bench = importlib.import_module(module)
-    except ModuleNotFoundError as error:
-        if error.name != module:
-            raise
-        ctx.say(f"{name}: {module} is not there yet")
-        return ScenarioResult(name, description, [], status="missing", extra={"reason": f"{module} does not exist yet"})
+    bench = importlib.import_module(module)
     started = time.monotonic()
     figures: dict[str, Any] = await asyncio.to_thread(bench.run, ctx.quick)
     flat = _flatten(figures)
