@@ -1,11 +1,11 @@
 """The root value of every expression: a dict whose facts and related objects are computed on first read.
 
 Where this sits: built by the evaluator for one object. JMESPath reads fields with `.get`, so laziness is a
-dict subclass whose `get` computes missing names through producers (a lookup in the store, a fact's
-expression) and remembers the result. Child contexts add names (`item`, `args`, `rule`, ...) and fall
+dict subclass whose `get` computes a missing name it knows through one `resolve` function (a lookup in the
+store, a fact's expression) and remembers the result. Child contexts add names (`item`, `args`, `rule`, ...) and fall
 back to their parent, so facts are computed once per evaluation however deep the reader is.
 
-This module does no lookups itself; the producers it is given do.
+This module does no lookups itself; the `resolve` it is given does.
 """
 
 from __future__ import annotations
@@ -15,9 +15,12 @@ from typing import Any
 
 from engine.errors import ExpressionError
 
-Producer = Callable[[], Any]
 _MISSING = object()
 _NONE: Mapping[str, Any] = {}
+
+
+def _no_names(name: str) -> Any:
+    raise KeyError(name)  # unreachable: a context without `resolve` has no lazy names
 
 
 class Context(dict[str, Any]):
@@ -28,16 +31,17 @@ class Context(dict[str, Any]):
     def __init__(
         self,
         values: Mapping[str, Any] | None = None,
-        producers: Mapping[str, Any] | None = None,
+        names: Mapping[str, Any] | None = None,
         parent: Context | None = None,
         resolve: Callable[[str], Any] | None = None,
     ) -> None:
-        """`producers` maps names to functions computing them; or, with `resolve`, `producers` only says which
-        names exist and `resolve(name)` computes them (one function, no closure per name and evaluation)."""
+        """`names` (its keys) are computed on first read by `resolve(name)`: one function, no closure per name."""
         super().__init__(values or {})
-        self._producers = producers or _NONE
+        if names and resolve is None:
+            raise ValueError("a context with lazy names needs a resolve function")
+        self._producers = names or _NONE
         self._parent = parent
-        self._resolve = resolve
+        self._resolve: Callable[[str], Any] = resolve or _no_names
         self._busy: set[str] | None = None
 
     def child(self, values: Mapping[str, Any]) -> Context:
@@ -66,8 +70,7 @@ class Context(dict[str, Any]):
                     return parent.get(key, default)
                 parent = parent._parent
             return default
-        producer = producers.get(key)
-        if producer is not None:
+        if key in producers:
             busy = self._busy
             if busy is None:
                 busy = self._busy = set()
@@ -75,7 +78,7 @@ class Context(dict[str, Any]):
                 raise ExpressionError(f"`{key}` depends on itself")
             busy.add(key)
             try:
-                value = producer() if self._resolve is None else self._resolve(key)
+                value = self._resolve(key)
             finally:
                 busy.discard(key)
             dict.__setitem__(self, key, value)

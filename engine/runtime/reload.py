@@ -32,8 +32,8 @@ log = logging.getLogger("engine.reload")
 
 def load_rules(directory: Path) -> RuleSet:
     """Compile the rules directory; any failure is a `RuleSetError`. The compiler reports bad rules as problems,
-    but input it was not written for (a file nested past Python's recursion limit, say) may make it raise
-    something else: that is a rejected rule set too, named by its directory, never a crash of the operator."""
+    but should input it was not written for make it raise something else (nesting past the interpreter's limits
+    did, before the loader bounded it), that is a rejected rule set too, named by its directory, never a crash."""
     try:
         return compile_ruleset([directory])
     except RuleSetError:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from engine.core.context import Context
 from engine.errors import ExpressionError
 from engine.expr import compile_expression
+
+
+def lazy(values: dict[str, Any], producers: dict[str, Callable[[], Any]]) -> Context:
+    """A context whose `producers` names are computed on first read by calling them."""
+    return Context(values, producers, resolve=lambda name: producers[name]())
 
 
 def test_producers_run_once_on_first_read() -> None:
@@ -17,7 +25,7 @@ def test_producers_run_once_on_first_read() -> None:
         calls.append("x")
         return 42
 
-    context = Context({"a": 1}, {"x": produce})
+    context = lazy({"a": 1}, {"x": produce})
     assert calls == []
     assert context.get("x") == 42
     assert context["x"] == 42
@@ -28,7 +36,7 @@ def test_producers_run_once_on_first_read() -> None:
 def test_children_add_names_and_read_the_rest_from_their_parent() -> None:
     """A child context sees its own names first, then its parent's (computed once, in the parent)."""
     calls: list[int] = []
-    parent = Context({"a": 1, "b": 2}, {"lazy": lambda: calls.append(1) or "v"})
+    parent = lazy({"a": 1, "b": 2}, {"lazy": lambda: calls.append(1) or "v"})
     child = parent.child({"b": 20, "item": 3})
     assert [child.get(k) for k in ("a", "b", "item", "lazy", "missing")] == [1, 20, 3, "v", None]
     assert parent.get("item") is None
@@ -40,7 +48,7 @@ def test_children_add_names_and_read_the_rest_from_their_parent() -> None:
 
 def test_membership_and_missing_keys() -> None:
     """`in` knows given, producible and inherited names; a missing name is a KeyError for `[]`."""
-    context = Context({"a": 1}, {"p": lambda: None}).child({"c": 3})
+    context = lazy({"a": 1}, {"p": lambda: None}).child({"c": 3})
     assert all(name in context for name in ("a", "p", "c"))
     assert "z" not in context
     with pytest.raises(KeyError):
@@ -52,12 +60,18 @@ def test_a_name_that_needs_itself_is_an_error() -> None:
     """A producer that reads its own name (directly or through others) raises ExpressionError, not RecursionError."""
     expression = compile_expression("b")
     context: Context = Context()
-    context = Context({}, {"a": lambda: expression.evaluate(context), "b": lambda: context.get("a")})
+    context = lazy({}, {"a": lambda: expression.evaluate(context), "b": lambda: context.get("a")})
     with pytest.raises(ExpressionError, match=r"^`a` depends on itself$"):
         context.get("a")
 
 
+def test_lazy_names_need_a_resolve_function() -> None:
+    """Names to compute without the function that computes them are refused at once, not at the first read."""
+    with pytest.raises(ValueError, match="needs a resolve function"):
+        Context({}, {"x": True})
+
+
 def test_expressions_read_contexts_like_objects() -> None:
     """JMESPath reads a context as an object, computing names as it goes; functions take it as an object."""
-    context = Context({"object": {"spec": {"n": 2}}}, {"double": lambda: 4})
+    context = lazy({"object": {"spec": {"n": 2}}}, {"double": lambda: 4})
     assert compile_expression("object.spec.n < double && type(@) == 'object'").evaluate(context) is True
