@@ -1,7 +1,8 @@
 """The real cluster: connection settings, the raw-JSON HTTP client, discovery, list+watch informers, caches.
 
-Only this package (and engine.runtime.health) imports aiohttp, and only engine.kube.config imports the
-official `kubernetes` package (for kubeconfig and in-cluster loading). See docs/architecture.md.
+HTTP is engine.kube.http's own small HTTP/1.1 client (aiohttp is imported only by engine.runtime.health's
+server), and only engine.kube.config imports the official `kubernetes` package (for kubeconfig and in-cluster
+loading). See docs/architecture.md.
 """
 
 from engine.kube.cache import CacheRegistry, EventKind, ObjectCache, drop_paths, strip

@@ -1,8 +1,9 @@
-"""The raw-JSON Kubernetes HTTP client: one aiohttp session, dicts in and out, errors as `ApiError`.
+"""The raw-JSON Kubernetes HTTP client: one pool of keep-alive connections, dicts in and out, errors as `ApiError`.
 
 Where this sits: under the informers (list, watch), the REST mapper (discovery), `HttpCluster` (writes for
-the executor) and leader election (Lease get/create/replace). It speaks the REST paths directly and parses
-with orjson: no typed client models (10-25x the CPU, and they drop unknown fields).
+the executor) and leader election (Lease get/create/replace). It speaks the REST paths directly over engine.kube.http
+(a small HTTP/1.1 client) and parses with orjson: no typed client models (10-25x the CPU, and they drop unknown
+fields).
 
 Policy it owns:
 - writes (create, replace, patch, delete) pass a token bucket (default 50 QPS, burst 100; 0 = unlimited);
@@ -28,13 +29,13 @@ import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
-import aiohttp
 import orjson
-from aiohttp.http_exceptions import HttpProcessingError
 
 from engine.errors import ApiError
 from engine.kube.config import Credentials, KubeSettings
+from engine.kube.http import ConnectError, HttpError, HttpPool
 from engine.kube.rest import (
     REASON_CONNECTION,
     REASON_INACTIVITY,
@@ -78,20 +79,17 @@ class ClientOptions:
     tcp_keepalive: bool = True
 
 
-def _keepalive_socket(addr_info: Any) -> socket.socket:
+def _keepalive(sock: socket.socket) -> None:
     """TCP keepalive with client-go's timings (idle 30 s, interval 15 s, 9 probes): dead peers are found."""
-    family, type_, proto, _, _ = addr_info
-    sock = socket.socket(family, type_, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     for option, value in (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 15), ("TCP_KEEPCNT", 9)):
         if hasattr(socket, option):
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
-    return sock
 
 
-def _ssl_context(settings: KubeSettings) -> ssl.SSLContext | bool:
+def _ssl_context(settings: KubeSettings) -> ssl.SSLContext | None:
     if not settings.host.startswith("https"):
-        return True
+        return None
     context = ssl.create_default_context(cafile=settings.ca_file)
     if not settings.verify:
         context.check_hostname = False
@@ -120,9 +118,8 @@ class KubeClient:
         self._clock = clock
         self._rng = rng or random.Random()
         self._observer = observer
-        self._host = settings.host.rstrip("/")
         self._ssl = _ssl_context(settings)
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: HttpPool | None = None
         self._inflight = asyncio.Semaphore(self.options.max_inflight)
         self._watch_slots = asyncio.Semaphore(self.options.max_watches)
 
@@ -133,25 +130,22 @@ class KubeClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close every connection at once (TLS ones without the goodbye handshake) and the session."""
-        if self._session is not None:
-            connector = self._session.connector
-            if connector is not None:
-                await connector.close(abort_ssl=True)
-            await self._session.close()
-            self._session = None
+        """Close every connection at once (TLS ones without the goodbye handshake)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(
-                limit=self.options.max_inflight + self.options.max_watches,
-                ssl=self._ssl,
-                socket_factory=_keepalive_socket if self.options.tcp_keepalive else None,
+    def _http(self) -> HttpPool:
+        if self._pool is None:
+            self._pool = HttpPool(
+                self.settings.host,
+                ssl_context=self._ssl,
+                server_hostname=self.settings.tls_server_name,
+                connect_timeout=self.options.connect_timeout,
+                headers={"Accept": "application/json", "User-Agent": self.options.user_agent},
+                socket_options=_keepalive if self.options.tcp_keepalive else None,
             )
-            self._session = aiohttp.ClientSession(
-                connector=connector, headers={"Accept": "application/json", "User-Agent": self.options.user_agent}
-            )
-        return self._session
+        return self._pool
 
     # --- resource-level calls ---------------------------------------------------------------------------
 
@@ -295,28 +289,16 @@ class KubeClient:
         auth = self.credentials.header()
         if auth:
             headers["Authorization"] = auth
-        timeout = aiohttp.ClientTimeout(total=self.options.request_timeout, sock_connect=self.options.connect_timeout)
+        target = f"{path}?{urlencode(params)}" if params else path
         started = self._clock.monotonic()
         code = 0
         try:
-            async with (
-                self._inflight,
-                self._http().request(
-                    method,
-                    self._host + path,
-                    params=params,
-                    data=data,
-                    headers=headers,
-                    timeout=timeout,
-                    server_hostname=self.settings.tls_server_name,
-                ) as resp,
-            ):
-                raw = await resp.read()
-                code = resp.status
-                return resp.status, resp.headers, raw
+            async with self._inflight, asyncio.timeout(self.options.request_timeout):
+                code, answer, raw = await self._http().request(method, target, headers, data)
+                return code, answer, raw
         except TimeoutError as exc:
             raise ApiError(0, REASON_TIMEOUT, f"{method} {path}: no answer in time") from exc
-        except (aiohttp.ClientError, OSError) as exc:
+        except (HttpError, OSError) as exc:
             raise ApiError(0, REASON_CONNECTION, f"{method} {path}: {type(exc).__name__}: {exc}") from exc
         finally:
             if self._observer is not None:
@@ -333,80 +315,56 @@ class KubeClient:
         included); return how many events came. An ERROR event raises its status as `ApiError` (410 means
         relist), as does silence longer than `options.inactivity_timeout` (reason `InactivityTimeout`)."""
         path = resource_path(rt, namespace)
-        params = watch_params(options)
+        target = f"{path}?{urlencode(watch_params(options))}"
         headers = {}
         auth = self.credentials.header()
         if auth:
             headers["Authorization"] = auth
         idle = options.inactivity_timeout
+        loop = asyncio.get_running_loop()
         started = self._clock.monotonic()
         answered = False
-        try:
-            async with (
-                self._watch_slots,
-                asyncio.timeout(idle) as deadline,
-                self._http().get(
-                    self._host + path,
-                    params=params,
-                    headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.options.connect_timeout),
-                    server_hostname=self.settings.tls_server_name,
-                ) as resp,
-            ):
-                answered = True
-                if self._observer is not None:
-                    self._observer.api_request(Verb.WATCH.value, resp.status, self._clock.monotonic() - started)
-                if resp.status >= 400:
-                    error = error_from_response(resp.status, resp.headers, await resp.read())
-                    if resp.status == 401:
-                        await self.credentials.refresh()
-                    raise error
-                try:
-                    return await self._read_events(resp, deadline, idle, on_event)
-                except BaseException:
-                    _abort(resp)
-                    raise
-        except TimeoutError as exc:
-            if deadline.expired():
-                raise ApiError(0, REASON_INACTIVITY, f"watch {path}: nothing received for {idle:g} s") from exc
-            raise ApiError(0, REASON_TIMEOUT, f"watch {path}: {exc}") from exc
-        except orjson.JSONDecodeError as exc:
-            raise ApiError(0, REASON_CONNECTION, f"watch {path}: undecodable line: {exc}") from exc
-        except (aiohttp.ClientError, OSError, HttpProcessingError) as exc:
-            if self._observer is not None and not answered:
-                self._observer.api_request(Verb.WATCH.value, 0, self._clock.monotonic() - started)
-            raise ApiError(0, REASON_CONNECTION, f"watch {path}: {type(exc).__name__}: {exc}") from exc
-
-    async def _read_events(
-        self,
-        resp: aiohttp.ClientResponse,
-        deadline: asyncio.Timeout,
-        idle: float,
-        on_event: Callable[[dict[str, Any]], None],
-    ) -> int:
-        loop = asyncio.get_running_loop()
-        content = resp.content
         count = 0
-        while True:
-            deadline.reschedule(loop.time() + idle)
-            line = await content.readline(max_line_length=self.options.max_line_bytes)
-            if not line:
-                return count
-            if line.isspace():
-                continue
+
+        def on_head(status: int) -> None:
+            nonlocal answered
+            answered = True
+            if self._observer is not None:
+                self._observer.api_request(Verb.WATCH.value, status, self._clock.monotonic() - started)
+
+        def on_line(line: bytes) -> None:
+            nonlocal count
+            if not line or line.isspace():
+                return
             event = orjson.loads(line)
             if event.get("type") == "ERROR":
                 raise error_from_status(event.get("object") or {})
             count += 1
             on_event(event)
 
+        def on_data() -> None:
+            deadline.reschedule(loop.time() + idle)
 
-def _abort(resp: aiohttp.ClientResponse) -> None:
-    """Drop an abandoned watch's connection now. A graceful TLS close would wait for the server's goodbye,
-    which a server busy holding a watch may never send (Python < 3.12.8 then leaks the socket)."""
-    connection = resp.connection
-    if connection is not None and connection.transport is not None:
-        connection.transport.abort()
+        try:
+            async with self._watch_slots, asyncio.timeout(idle) as deadline:
+                status, answer, raw = await self._http().stream(
+                    target, headers, on_line, on_data=on_data, max_line=self.options.max_line_bytes, on_head=on_head
+                )
+        except TimeoutError as exc:
+            if deadline.expired():
+                raise ApiError(0, REASON_INACTIVITY, f"watch {path}: nothing received for {idle:g} s") from exc
+            raise ApiError(0, REASON_TIMEOUT, f"watch {path}: {exc}") from exc
+        except orjson.JSONDecodeError as exc:
+            raise ApiError(0, REASON_CONNECTION, f"watch {path}: undecodable line: {exc}") from exc
+        except (HttpError, OSError) as exc:
+            if self._observer is not None and not answered:
+                self._observer.api_request(Verb.WATCH.value, 0, self._clock.monotonic() - started)
+            raise ApiError(0, REASON_CONNECTION, f"watch {path}: {type(exc).__name__}: {exc}") from exc
+        if status >= 400:
+            if status == 401:
+                await self.credentials.refresh()
+            raise error_from_response(status, answer, raw)
+        return count
 
 
-_CONNECT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+_CONNECT_ERRORS = (ConnectError,)
