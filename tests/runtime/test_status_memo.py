@@ -54,3 +54,18 @@ def test_forget_drops_a_deleted_object() -> None:
     memo.forget(GVK("example.com", "v1", "Widget"), "ns", "w1")
     assert not memo.already_applied(PatchObject(REF, PATCH, subresource="status"), stored)
     memo.forget(GVK("example.com", "v1", "Widget"), "ns", "never-recorded")  # no error
+
+
+def test_a_write_the_server_took_whole_is_not_remembered() -> None:
+    """Only pruned writes need the memo: a status that shows every patched field leaves no entry, and drops an
+    older entry of the same object (its pruned answer is out of date)."""
+    memo = StatusMemo()
+    memo.record(REF, PATCH, _stored({"phase": "Running"}))
+    assert len(memo) == 1
+    memo.record(REF, PATCH, _stored({**PATCH["status"], "observedGeneration": 3}))
+    assert len(memo) == 0
+    removal = {"status": {"phase": "Running", "message": None}}
+    memo.record(REF, removal, _stored({"phase": "Running", "message": "kept by the server"}))
+    assert len(memo) == 1
+    memo.record(REF, removal, _stored({"phase": "Running"}))
+    assert len(memo) == 0
