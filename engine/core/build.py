@@ -53,13 +53,24 @@ def build(builder: Builder, context: Context, args: Any, builders: Mapping[str, 
     return obj
 
 
+_FOR_EACH, _REMOVE, _SET, _APPEND, _UPSERT, _MERGE = (
+    TransformOp.FOR_EACH,
+    TransformOp.REMOVE,
+    TransformOp.SET,
+    TransformOp.APPEND,
+    TransformOp.UPSERT,
+    TransformOp.MERGE,
+)
+
+
 def apply_transforms(transforms: tuple[Transform, ...], obj: dict[str, Any], context: Context) -> None:
     """Apply transforms in order to `obj` (mutated in place)."""
     for transform in transforms:
-        if transform.when is not None and is_false(transform.when.evaluate(context)):
+        when = transform.when
+        if when is not None and is_false(when.evaluate(context)):
             continue
         op = transform.op
-        if op is TransformOp.FOR_EACH:
+        if op is _FOR_EACH:
             assert transform.each is not None
             items = transform.each.evaluate(context)
             for item in items if isinstance(items, list) else []:
@@ -67,22 +78,22 @@ def apply_transforms(transforms: tuple[Transform, ...], obj: dict[str, Any], con
             continue
         at = transform.at
         assert at is not None
-        if op is TransformOp.REMOVE:
+        if op is _REMOVE:
             at.remove(obj)
             continue
         assert transform.value is not None
         value = fresh(transform.value.render(context))
-        if op is TransformOp.SET:
+        if op is _SET:
             at.set(obj, value)
-        elif op is TransformOp.APPEND:
+        elif op is _APPEND:
             if value is None:
                 continue
             at.append(obj, value if isinstance(value, list) else [value])
-        elif op is TransformOp.UPSERT:
+        elif op is _UPSERT:
             if not isinstance(value, dict):
                 raise ExpressionError(f"upsert at {at.source}: the item must be an object, got {type(value).__name__}")
             at.upsert(obj, transform.key, value)
-        elif op is TransformOp.MERGE:
+        elif op is _MERGE:
             if not isinstance(value, dict):
                 raise ExpressionError(f"merge at {at.source}: the value must be an object, got {type(value).__name__}")
             at.merge(obj, value)

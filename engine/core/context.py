@@ -2,7 +2,8 @@
 
 Where this sits: built by the evaluator for one object. JMESPath reads fields with `.get`, so laziness is a
 dict subclass whose `get` computes a missing name it knows through one `resolve` function (a lookup in the
-store, a fact's expression) and remembers the result. Child contexts add names (`item`, `args`, `rule`, ...) and fall
+store, a fact's expression), or, for a name given as a `Computed`, through that function of the context itself,
+and remembers the result. Child contexts add names (`item`, `args`, `rule`, ...) and fall
 back to their parent, so facts are computed once per evaluation however deep the reader is.
 
 This module does no lookups itself; the `resolve` it is given does.
@@ -19,14 +20,23 @@ _MISSING = object()
 _NONE: Mapping[str, Any] = {}
 
 
+_new_context = dict.__new__
+_dict_get = dict.get
+_dict_set = dict.__setitem__
+
+
 def _no_names(name: str) -> Any:
     raise KeyError(name)  # unreachable: a context without `resolve` has no lazy names
+
+
+Computed = tuple[Callable[["Context"], Any], str]
+"""A lazy name whose value is a function of the context itself, recorded under a key (see Context)."""
 
 
 class Context(dict[str, Any]):
     """A lazily completed mapping of names to values (named `Context` so JMESPath functions accept it)."""
 
-    __slots__ = ("_busy", "_parent", "_producers", "_resolve")
+    __slots__ = ("__weakref__", "_busy", "_parent", "_producers", "_record", "_resolve")
 
     def __init__(
         self,
@@ -34,19 +44,30 @@ class Context(dict[str, Any]):
         names: Mapping[str, Any] | None = None,
         parent: Context | None = None,
         resolve: Callable[[str], Any] | None = None,
+        record: dict[str, Any] | None = None,
     ) -> None:
-        """`names` (its keys) are computed on first read by `resolve(name)`: one function, no closure per name."""
-        super().__init__(values or {})
+        """`names` (its keys) are computed on first read by `resolve(name)`: one function, no closure per name. A
+        name whose entry in `names` is a tuple, a `Computed` (function, key), is computed as `function(context)`
+        instead, its value also put in `record` under the key (the evaluator's trace): the commonest names, without
+        a call of `resolve` in between. Entries of any other type only say that the name exists."""
+        if values:
+            dict.update(self, values)
         if names and resolve is None:
             raise ValueError("a context with lazy names needs a resolve function")
         self._producers = names or _NONE
         self._parent = parent
         self._resolve: Callable[[str], Any] = resolve or _no_names
-        self._busy: set[str] | None = None
+        self._record: dict[str, Any] = {} if record is None else record
+        self._busy: set[str] = set()
 
     def child(self, values: Mapping[str, Any]) -> Context:
         """A context with extra names that reads everything else from this one."""
-        return Context(values, None, self)
+        child = _new_context(Context)
+        dict.update(child, values)
+        child._producers = _NONE
+        child._parent = self
+        child._resolve = _no_names
+        return child
 
     def root(self) -> Context:
         """The outermost context (the document's names), below every child's additions."""
@@ -56,32 +77,35 @@ class Context(dict[str, Any]):
         return context
 
     def get(self, key: str, default: Any = None) -> Any:
-        value = dict.get(self, key, _MISSING)
+        value = _dict_get(self, key, _MISSING)
         if value is not _MISSING:
             return value
         producers = self._producers
         if producers is _NONE:  # a child (item, rule, args...): everything else is its ancestors'
             parent = self._parent
             while parent is not None:
-                value = dict.get(parent, key, _MISSING)
+                value = _dict_get(parent, key, _MISSING)
                 if value is not _MISSING:
                     return value
                 if parent._producers is not _NONE:
                     return parent.get(key, default)
                 parent = parent._parent
             return default
-        if key in producers:
+        entry = producers.get(key, _MISSING)
+        if entry is not _MISSING:
             busy = self._busy
-            if busy is None:
-                busy = self._busy = set()
-            elif key in busy:
+            if key in busy:
                 raise ExpressionError(f"`{key}` depends on itself")
             busy.add(key)
             try:
-                value = self._resolve(key)
+                if type(entry) is tuple:
+                    value = entry[0](self)
+                    self._record[entry[1]] = value
+                else:
+                    value = self._resolve(key)
             finally:
                 busy.discard(key)
-            dict.__setitem__(self, key, value)
+            _dict_set(self, key, value)
             return value
         if self._parent is not None:
             return self._parent.get(key, default)

@@ -5,6 +5,10 @@ objects and the bindings of dynamic kinds; this returns decisions (each with pro
 actions), a trace, and the lookups made (so the runtime knows which changes re-evaluate this object).
 No I/O, no globals: time comes from `clock`. An expression that fails becomes an error decision naming
 the rule and the expression; it never escapes.
+
+The lazy names (related objects, facts) are engine.core.names; what never changes of a group (its rules per state)
+is engine.core.groups; this module runs the groups' rules and plans the decisions of those that fire, recording
+compact data for the trace (made into its explanatory objects when read: engine.core.trace).
 """
 
 from __future__ import annotations
@@ -15,29 +19,17 @@ from datetime import datetime
 from typing import Any
 
 from engine.core.context import Context
+from engine.core.groups import GroupPlan
 from engine.core.memo import FactMemo
+from engine.core.names import Names, Read, derived
 from engine.core.plan import Plan, Planner, merge_patch, object_key
-from engine.core.store import ObjectStore, field_value
+from engine.core.store import ObjectStore
 from engine.core.targets import Binding, bindings_for
-from engine.core.trace import GroupTrace, RuleStep, Trace
+from engine.core.trace import Failed, GroupRecord, Trace
 from engine.errors import ExpressionError
 from engine.expr import is_false, rfc3339, use_clock
 from engine.model import GVK, Decision, Obj, Provenance
-from engine.spec.checks import pure_facts
-from engine.spec.ruleset import (
-    CasesFact,
-    Document,
-    ExprFact,
-    FactForm,
-    GetLookup,
-    Group,
-    ListFact,
-    Match,
-    Related,
-    Rule,
-    RuleSet,
-    ValueFact,
-)
+from engine.spec.ruleset import Document, Group, Rule, RuleSet
 
 Clock = Callable[[], datetime]
 DATA_ERRORS = (ExpressionError, TypeError, ValueError, KeyError, AttributeError, IndexError)
@@ -71,7 +63,18 @@ class Snapshot:
 class Evaluation:
     decisions: list[Decision] = field(default_factory=list)
     trace: Trace = field(default_factory=Trace)
-    lookups: set[Lookup] = field(default_factory=set)
+    reads: list[Read] = field(default_factory=list, repr=False)
+    """The lookups in the order they were made, as tuples (cheap to record); `lookups` is their set."""
+    _lookups: set[Lookup] = field(default_factory=set, init=False, repr=False, compare=False)
+    _counted: int = field(default=0, init=False, repr=False, compare=False)
+
+    @property
+    def lookups(self) -> set[Lookup]:
+        """Every read the evaluation made (made into `Lookup`s when first asked for)."""
+        if self._counted != len(self.reads):
+            self._lookups.update(Lookup(*read) for read in self.reads[self._counted :])
+            self._counted = len(self.reads)
+        return self._lookups
 
     @property
     def fired(self) -> list[str]:
@@ -118,151 +121,81 @@ class _Session:
         self.digest = digest
         self.document: Document = binding.document
         self.object = snapshot.object
-        self.store = snapshot.store
         self.evaluation = evaluation
         self.now = now
-        meta = self.object.get("metadata") or {}
-        self.namespace = str(meta.get("namespace") or "")
         values: dict[str, Any] = {"object": self.object}
         if binding.name:
             values[binding.name] = binding.source
-        self.root = Context(values, _names(self.document), resolve=self._produce)
+        kept = None
+        if snapshot.memo is not None:
+            meta = self.object.get("metadata") or {}
+            uid, version = str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
+            if uid and version:
+                source = (binding.source or {}).get("metadata") or {}
+                versions = (
+                    digest,
+                    self.document.name,
+                    version,
+                    str(source.get("uid") or ""),
+                    str(source.get("resourceVersion") or ""),
+                )
+                kept = snapshot.memo.values(uid, self.document.name, versions)
+        names = Names(
+            self.document,
+            self.object,
+            snapshot.store,
+            trace=evaluation.trace,
+            reads=evaluation.reads,
+            values=values,
+            kept=kept,
+        )
+        self.root: Context = names.root()
         self.planner = Planner(self.document, self.object, now)
-        self.pure: frozenset[str] = frozenset()
-        self.kept: dict[str, Any] = {}
-        uid, version = str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
-        if snapshot.memo is not None and uid and version:
-            self.pure = _pure(self.document)
-            source = (binding.source or {}).get("metadata") or {}
-            versions = (
-                digest,
-                self.document.name,
-                version,
-                str(source.get("uid") or ""),
-                str(source.get("resourceVersion") or ""),
-            )
-            self.kept = snapshot.memo.values(uid, self.document.name, versions)
-
-    # --- lazy names -------------------------------------------------------------------------------------
-
-    def _produce(self, name: str) -> Any:
-        """The value of a related object or a fact, computed on its first read (and traced)."""
-        related = self.document.related.get(name)
-        if related is not None:
-            value = self._lookup(related)
-            self.evaluation.trace.related[f"{self.document.name}.{name}"] = _summary(value)
-            return value
-        kept = name in self.pure
-        if kept and name in self.kept:
-            value = self.kept[name]
-        else:
-            form = self.document.facts[name].form
-            value = form.expression.evaluate(self.root) if isinstance(form, ExprFact) else self._fact(form)
-            if kept:
-                self.kept[name] = value
-        self.evaluation.trace.facts[f"{self.document.name}.{name}"] = value
-        return value
-
-    def _lookup(self, related: Related) -> Any:
-        lookup = related.lookup
-        gvk = lookup.kind.gvk
-        if isinstance(lookup, GetLookup):
-            name = lookup.name.render(self.root)
-            namespace = lookup.namespace.render(self.root) if lookup.namespace is not None else self.namespace
-            if not isinstance(name, str) or not name:
-                return None
-            namespace = str(namespace or "")
-            self.evaluation.lookups.add(Lookup(gvk, namespace, name))
-            return self.store.get(gvk, namespace, name)
-        if lookup.all_namespaces:
-            scope: str | None = None
-        elif lookup.namespace is not None:
-            scope = str(lookup.namespace.render(self.root) or "")
-        else:
-            scope = self.namespace
-        self.evaluation.lookups.add(Lookup(gvk, scope, None, related.trigger is not None))
-        if lookup.match:
-            wanted = [(path, value.render(self.root)) for path, value in lookup.match]
-            (path, value), rest = wanted[0], wanted[1:]
-            items = list(self.store.select(gvk, scope, path, value))
-            if rest:
-                items = [item for item in items if all(field_value(item, p) == v for p, v in rest)]
-        else:
-            items = list(self.store.list(gvk, scope))
-        if lookup.where is not None:
-            where = lookup.where
-            items = [item for item in items if not is_false(where.evaluate(self.root.child({"item": item})))]
-        if lookup.order_by is not None:
-            order = lookup.order_by
-            keyed = [(order.evaluate(item), index, item) for index, item in enumerate(items)]
-            keyed.sort(key=lambda entry: (entry[0] is None, _sort_key(entry[0]), entry[1]), reverse=lookup.descending)
-            items = [item for _, _, item in keyed]
-        if lookup.first:
-            return items[0] if items else None
-        return items
-
-    def _fact(self, form: FactForm) -> Any:
-        if isinstance(form, ExprFact):
-            return form.expression.evaluate(self.root)
-        if isinstance(form, ValueFact):
-            return form.value.render(self.root)
-        if isinstance(form, CasesFact):
-            for when, value in form.cases:
-                if when is None or not is_false(when.evaluate(self.root)):
-                    return value.render(self.root)
-            return None
-        assert isinstance(form, ListFact)
-        items = form.source.evaluate(self.root)
-        out = []
-        for item in items if isinstance(items, list) else []:
-            scope = self.root.child({"item": item})
-            if form.where is not None and is_false(form.where.evaluate(scope)):
-                continue
-            out.append(form.select.render(scope) if form.select is not None else item)
-            if form.first:
-                break
-        if form.first:
-            return out[0] if out else None
-        return out
 
     # --- groups and rules ---------------------------------------------------------------------------------
 
     def run(self) -> None:
-        for group in self.document.groups:
-            state = None
-            if group.state is not None:
-                raw = group.state.field.first(self.object)
-                state = str(raw) if raw not in (None, "") else group.state.initial
-            traced = GroupTrace(self.document.name, group.name, group.match.value, state)
-            self.evaluation.trace.groups.append(traced)
-            steps = traced.steps
-            for rule, skipped in _group_plan(group, state):
-                if skipped is not None:  # not for this state: the trace says so (a shared, unchanging step)
-                    steps.append(skipped)
+        document, root, trace = self.document, self.root, self.evaluation.trace
+        for group in document.groups:
+            plan = GroupPlan.of(group)
+            state = plan.state(self.object)
+            applicable, steps = plan.rules(state)
+            first = plan.first
+            outcomes: list[Any] = []
+            stopped = False
+            for rule, when in applicable:
+                if when is None:
+                    value: Any = True
+                else:
+                    try:
+                        value = when(root)
+                    except ExpressionError as error:
+                        outcomes.append(Failed(str(error)))
+                        self._error(group, rule, f"condition failed: {error}")
+                        if first:
+                            stopped = True
+                            break
+                        continue
+                outcomes.append(value)
+                if value is not True and (value is False or value is None or is_false(value)):
                     continue
-                step = RuleStep(rule.name, rule.location.line, condition=rule.when.source if rule.when else "")
-                steps.append(step)
-                try:
-                    value = rule.when.evaluate(self.root) if rule.when is not None else True
-                except ExpressionError as error:
-                    step.error = str(error)
-                    self._error(group, rule, f"condition failed: {error}")
-                    if group.match is Match.FIRST:
-                        break
-                    continue
-                step.value = value
-                step.matched = not is_false(value)
-                if not step.matched:
-                    continue
-                if traced.winner is None:
-                    traced.winner = rule.name
                 self._fire(group, rule, state)
-                if group.match is Match.FIRST:
+                if first:
+                    stopped = True
                     break
+            trace.record(GroupRecord(document.name, group.name, plan.match, state, steps, outcomes, stopped))
 
     def _provenance(self, group: Group, rule: Rule) -> Provenance:
-        location = rule.location
-        return Provenance(self.document.name, group.name, rule.name, location.file, location.line, self.digest)
+        """The rule's provenance (immutable: made once per rule and rule-set digest, shared by its decisions)."""
+        made: dict[str, Provenance] = derived("provenance", rule, _no_provenance)
+        provenance = made.get(self.digest)
+        if provenance is None:
+            location = rule.location
+            provenance = Provenance(
+                self.document.name, group.name, rule.name, location.file, location.line, self.digest
+            )
+            made[self.digest] = provenance
+        return provenance
 
     def _error(self, group: Group, rule: Rule, message: str) -> None:
         provenance = self._provenance(group, rule)
@@ -332,72 +265,9 @@ class _Session:
             plan.main_patches[key] = (base, merge_patch(pending, {fields[0]: nested} if fields else {}))
 
 
+def _no_provenance(_rule: Rule) -> dict[str, Provenance]:
+    return {}
+
+
 def _text(error: Exception) -> str:
     return str(error) if isinstance(error, ExpressionError) else f"{type(error).__name__}: {error}"
-
-
-_DERIVED: dict[tuple[str, int], tuple[object, Any]] = {}
-"""What never changes for a compiled document or group, made once: keyed by (what, id(owner)) and checked by
-identity, since a reloaded rule set may reuse an id; cleared when rule sets were reloaded many times."""
-
-
-def _derived(what: str, owner: object, make: Callable[[], Any]) -> Any:
-    cached = _DERIVED.get((what, id(owner)))
-    if cached is None or cached[0] is not owner:
-        if len(_DERIVED) > 4096:
-            _DERIVED.clear()
-        cached = _DERIVED[(what, id(owner))] = (owner, make())
-    return cached[1]
-
-
-def _group_plan(group: Group, state: str | None) -> list[tuple[Rule, RuleStep | None]]:
-    """The group's rules for one state, each with the trace step of a rule skipped for its state (or None when the
-    rule applies): made once per group and state, so an evaluation does not rebuild what never changes."""
-    plans: dict[str | None, list[tuple[Rule, RuleStep | None]]] = _derived("plans", group, dict)
-    plan = plans.get(state)
-    if plan is None:
-        plan = [
-            (
-                rule,
-                RuleStep(rule.name, rule.location.line, True, rule.when.source if rule.when else "")
-                if rule.states is not None and state not in rule.states
-                else None,
-            )
-            for rule in group.rules
-        ]
-        if len(plans) < 64:  # states an object may hold that the machine does not know: not remembered
-            plans[state] = plan
-    return plan
-
-
-def _pure(document: Document) -> frozenset[str]:
-    """The document's facts that depend on the evaluated object alone."""
-    pure: frozenset[str] = _derived("pure", document, lambda: pure_facts(document))
-    return pure
-
-
-def _names(document: Document) -> dict[str, bool]:
-    """The lazily computed names of a document (related objects and facts)."""
-    names: dict[str, bool] = _derived(
-        "names", document, lambda: dict.fromkeys([*document.related, *document.facts], True)
-    )
-    return names
-
-
-def _summary(value: Any) -> Any:
-    """A short description of a looked-up value for traces: kind/namespace/name, or a count."""
-    if isinstance(value, dict):
-        meta = value.get("metadata") or {}
-        where = f"{meta.get('namespace')}/{meta.get('name')}" if meta.get("namespace") else meta.get("name")
-        return f"{value.get('kind')}/{where}"
-    if isinstance(value, list):
-        return [_summary(item) for item in value[:5]] + (["..."] if len(value) > 5 else [])
-    return value
-
-
-def _sort_key(value: Any) -> Any:
-    if isinstance(value, bool) or value is None:
-        return (0, "")
-    if isinstance(value, int | float):
-        return (1, value)
-    return (2, str(value))

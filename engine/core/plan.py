@@ -127,6 +127,16 @@ def merge_conditions(current: Any, desired: Any, replace: bool, now: str) -> lis
     return out
 
 
+_CREATE, _DELETE, _PATCH, _STATUS, _EVENT, _REQUEUE = (
+    ActionOp.CREATE,
+    ActionOp.DELETE,
+    ActionOp.PATCH,
+    ActionOp.STATUS,
+    ActionOp.EVENT,
+    ActionOp.REQUEUE,
+)
+
+
 class Planner:
     """Renders action specs for one evaluated object."""
 
@@ -143,10 +153,11 @@ class Planner:
 
     def _one(self, spec: ActionSpec, context: Context, plan: Plan) -> None:
         body = spec.body
-        if spec.op is ActionOp.CREATE:
+        op = spec.op
+        if op is _CREATE:
             assert isinstance(body, CreateSpec)
             self._create(body, context, plan)
-        elif spec.op is ActionOp.DELETE:
+        elif op is _DELETE:
             assert isinstance(body, DeleteSpec)
             for target in _objects(body.target.evaluate(context), "delete"):
                 if (target.get("metadata") or {}).get("deletionTimestamp"):
@@ -154,16 +165,16 @@ class Planner:
                 ref = ObjectRef.of_object(target)
                 if not any(isinstance(done, DeleteObject) and done.ref == ref for done in plan.actions):
                     plan.actions.append(DeleteObject(ref, body.propagation))
-        elif spec.op is ActionOp.PATCH:
+        elif op is _PATCH:
             assert isinstance(body, PatchSpec)
             self._patch(body, context, plan)
-        elif spec.op is ActionOp.STATUS:
+        elif op is _STATUS:
             assert isinstance(body, StatusSpec)
             self._status(body, context, plan)
-        elif spec.op is ActionOp.EVENT:
+        elif op is _EVENT:
             assert isinstance(body, EventSpec)
             self.event(body, context, plan)
-        elif spec.op is ActionOp.REQUEUE:
+        elif op is _REQUEUE:
             assert isinstance(body, RequeueSpec)
             after = body.after if plan.requeue_after is None else min(plan.requeue_after, body.after)
             plan.requeue_after = after
@@ -264,12 +275,14 @@ class Planner:
         actions = list(plan.actions)
         after = self.evaluated
         for key, (base, patch) in plan.main_patches.items():
-            if merge_patch(base, patch) != base:
+            if patch and merge_patch(base, patch) != base:  # an empty patch changes nothing (targets are objects)
                 actions.append(PatchObject(ObjectRef.of_object(base), patch, PatchType.MERGE))
                 if key == object_key(self.evaluated):
                     after = merge_patch(after, patch)
         for key, (base, status) in plan.status.items():
             current = base.get("status") or {}
+            if not status and isinstance(current, dict):  # an empty patch changes no object
+                continue
             if merge_patch(current, status) != current:
                 actions.append(PatchObject(ObjectRef.of_object(base), {"status": status}, PatchType.MERGE, "status"))
                 if key == object_key(self.evaluated):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.expr import is_false
 from engine.expr.canonical import go_json
 
 MAX_VALUE_TEXT = 160
@@ -40,11 +41,105 @@ class GroupTrace:
     winner: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The outcome of a condition that failed, as the evaluator records it (the message of its error)."""
+
+    error: str
+
+
 @dataclass(slots=True)
+class GroupRecord:
+    """What the evaluator records of one group as it goes, cheaply: `outcomes` holds the condition's value (or
+    `Failed`) of each rule it tried, in order (the rules of `steps` not skipped for the state); `stopped` says that
+    a first-match group stopped at the last of them. `Trace.groups` makes the GroupTrace from it on first read."""
+
+    document: str
+    group: str
+    match: str
+    state: str | None
+    steps: tuple[tuple[str, int, str, RuleStep | None], ...]
+    """Every rule of the group for its state: name, line, condition text, and the shared step of one skipped."""
+    outcomes: list[Any]
+    stopped: bool
+
+    def trace(self) -> GroupTrace:
+        traced = GroupTrace(self.document, self.group, self.match, self.state)
+        outcomes = iter(self.outcomes)
+        remaining = len(self.outcomes)
+        for rule, line, condition, skipped in self.steps:
+            if skipped is not None:
+                traced.steps.append(skipped)
+                continue
+            if remaining == 0:
+                break
+            remaining -= 1
+            outcome = next(outcomes)
+            if isinstance(outcome, Failed):
+                traced.steps.append(RuleStep(rule, line, condition=condition, error=outcome.error))
+            else:
+                matched = not is_false(outcome)
+                traced.steps.append(RuleStep(rule, line, condition=condition, value=outcome, matched=matched))
+                if matched and traced.winner is None:
+                    traced.winner = rule
+            if remaining == 0 and self.stopped:
+                break
+        return traced
+
+
 class Trace:
-    facts: dict[str, Any] = field(default_factory=dict)
-    related: dict[str, Any] = field(default_factory=dict)
-    groups: list[GroupTrace] = field(default_factory=list)
+    """Facts and related objects (by `document.name`) with their values, and the groups tried.
+
+    The evaluator records compact data (the looked-up values, each group's outcomes); the summaries of related
+    objects and the GroupTrace objects are made when first read, so an evaluation nobody explains does not pay
+    for them."""
+
+    __slots__ = ("_groups", "_looked_up", "_records", "_related", "facts")
+
+    def __init__(
+        self,
+        facts: dict[str, Any] | None = None,
+        related: dict[str, Any] | None = None,
+        groups: list[GroupTrace] | None = None,
+    ) -> None:
+        self.facts: dict[str, Any] = {} if facts is None else facts
+        self._related: dict[str, Any] = {} if related is None else related
+        self._groups: list[GroupTrace] = [] if groups is None else groups
+        self._looked_up: dict[str, Any] = {}
+        self._records: list[GroupRecord] = []
+
+    @property
+    def related(self) -> dict[str, Any]:
+        """Each related object looked up: kind/namespace/name (or a list of them, or the value)."""
+        if self._looked_up:
+            for name, value in self._looked_up.items():
+                self._related[name] = summary(value)
+            self._looked_up.clear()
+        return self._related
+
+    @property
+    def groups(self) -> list[GroupTrace]:
+        if self._records:
+            self._groups.extend(record.trace() for record in self._records)
+            self._records.clear()
+        return self._groups
+
+    def looked_up(self, name: str, value: Any) -> None:
+        """Record a related object's value (summarised when `related` is read)."""
+        self._looked_up[name] = value
+
+    def record(self, record: GroupRecord) -> None:
+        self._records.append(record)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Trace):
+            return NotImplemented
+        return (self.facts, self.related, self.groups) == (other.facts, other.related, other.groups)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it replaces
+
+    def __repr__(self) -> str:
+        return f"Trace(facts={self.facts!r}, related={self.related!r}, groups={self.groups!r})"
 
     def step(self, rule: str) -> RuleStep | None:
         """The step of a rule, in any group."""
@@ -76,6 +171,17 @@ class Trace:
             if failed is not None and traced.match == "first":
                 return f"rule `{failed}` failed first in group `{traced.group}`, so it was not reached"
         return "it was not evaluated (no document of the rule set evaluates this object)"
+
+
+def summary(value: Any) -> Any:
+    """A short description of a looked-up value for traces: kind/namespace/name, or a count."""
+    if isinstance(value, dict):
+        meta = value.get("metadata") or {}
+        where = f"{meta.get('namespace')}/{meta.get('name')}" if meta.get("namespace") else meta.get("name")
+        return f"{value.get('kind')}/{where}"
+    if isinstance(value, list):
+        return [summary(item) for item in value[:5]] + (["..."] if len(value) > 5 else [])
+    return value
 
 
 def short(value: Any) -> str:

@@ -17,7 +17,15 @@ from jmespath import exceptions as jmespath_exceptions
 from jmespath.lexer import Lexer
 
 from engine.expr import codegen, jmes
-from engine.expr.functions import FUNCTIONS, Functions, custom_function_docs, fast_caller, rfc3339, use_clock
+from engine.expr.functions import (
+    FUNCTIONS,
+    Functions,
+    custom_function_docs,
+    fast_caller,
+    inline_call,
+    rfc3339,
+    use_clock,
+)
 from engine.expr.paths import FieldPath, PathSyntaxError
 from engine.expr.template import Template, TemplateSyntaxError, compile_template, stringify
 
@@ -79,7 +87,7 @@ class Expression:
         try:
             self.ast = jmes.parse(source)
             _check_functions(source, self.ast)
-            self.fn = self.evaluate = codegen.generate(self.ast, _call, fast_caller, name=source)
+            self.fn = self.evaluate = codegen.generate(self.ast, _call, fast_caller, name=source, inline=inline_call)
         except jmespath_exceptions.ParseError as error:
             column = int(getattr(error, "lex_position", 0) or 0) + 1
             raise ExpressionSyntaxError(source, _syntax_message(error), column) from None

@@ -15,6 +15,7 @@ passed in as constants, so nothing in an expression can inject code.
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from typing import Any
 
 from jmespath.exceptions import JMESPathError
@@ -39,8 +40,11 @@ def _get(value: Any, key: str) -> Any:
     if isinstance(value, dict):  # a lazy context: what it holds already, else what it computes
         found = dict.get(value, key, _MISSING)
         return value.get(key) if found is _MISSING else found
+    getter = getattr(value, "get", None)  # no exception to raise and catch for the common null, text, number
+    if getter is None:
+        return None
     try:
-        return value.get(key)
+        return getter(key)
     except AttributeError:
         return None
 
@@ -55,17 +59,24 @@ def _order(op: str, left: Any, right: Any) -> Any:
         return None
 
 
+Inline = Callable[[str], "tuple[Callable[..., Any], tuple[frozenset[str] | None, ...]] | None"]
+"""For a function name: the function generated code may call with the arguments, and the type names each argument
+must have for that call (None: any); or None (engine.expr.functions.inline_call)."""
+
+
 class _Writer:
     """Writes the statements of one function; each node's value ends up in a fresh local variable."""
 
-    def __init__(self, call: FunctionCaller, resolve: FunctionResolver | None) -> None:
+    def __init__(self, call: FunctionCaller, resolve: FunctionResolver | None, inline: Inline | None) -> None:
         self.closures = _Compiler(call, resolve)
         self.call = call
         self.resolve = resolve
+        self.inline = inline
         self.lines: list[str] = []
         self.names: dict[str, Any] = {
             "_EMPTY_LIST": [],  # compared with, never changed: no new empty container per comparison
             "_EMPTY_DICT": {},
+            "_SIZED": frozenset({str, list, dict}),
             "_get": _get,
             "_dget": dict.get,
             "_M": _MISSING,
@@ -78,6 +89,11 @@ class _Writer:
             "_float": float,
         }
         self.count = 0
+        # (variable, field) -> (the variable holding that field's value, the depth it was read at): a field read
+        # again where the first read is in scope (same or enclosing block, earlier) is that variable. Reading the
+        # same field of the same value twice gives the same value (lazy names are computed once; nothing mutates).
+        self.read: dict[tuple[str, str], tuple[str, int]] = {}
+        self.deepest = 0
 
     def const(self, value: Any) -> str:
         name = f"_k{len(self.names)}"
@@ -89,11 +105,18 @@ class _Writer:
         return f"t{self.count}"
 
     def emit(self, indent: int, line: str) -> None:
+        if self.deepest > indent:  # the blocks below this line's depth are closed: what they read is not in scope
+            self.read = {place: found for place, found in self.read.items() if found[1] <= indent}
+            self.deepest = indent
         self.lines.append("    " * indent + line)
 
     def falsy(self, var: str) -> str:
         """JMESPath falsiness of a variable, as one Python expression (the interpreter's own comparisons)."""
-        return f"({var} is None or {var} is False or {var} == '' or {var} == _EMPTY_LIST or {var} == _EMPTY_DICT)"
+        # Empty text, lists and objects by their length (one test); other types by the interpreter's comparisons.
+        return (
+            f"({var} is None or {var} is False or ({var} is not True and (not {var} if type({var}) in _SIZED "
+            f"else ({var} == '' or {var} == _EMPTY_LIST or {var} == _EMPTY_DICT))))"
+        )
 
     def write(self, node: dict[str, Any], value: str, indent: int) -> str:
         """Emit the statements computing `node` on the variable `value`; return the variable holding the result."""
@@ -108,17 +131,30 @@ class _Writer:
         return result
 
     def _field(self, node: dict[str, Any], value: str, indent: int) -> str:
-        out = self.temp()
         key = repr(node["value"])
+        found = self.read.get((value, key))
+        if found is not None and found[1] <= indent:
+            return found[0]
+        out = self.temp()
         # Plain dicts (cached objects) and lazy contexts (the rule's names) without a call; anything else in _get.
-        self.emit(indent, f"if type({value}) is _dict:")
-        self.emit(indent + 1, f"{out} = {value}.get({key})")
-        self.emit(indent, f"elif isinstance({value}, _dict):")
+        # The expression's own input is nearly always a lazy context (a rule's names): no test for a plain dict
+        # first (the lazy path reads a plain dict correctly too).
+        # A missing value (null) has no fields: null, without the exception _get would meet.
+        if value == "v":
+            self.emit(indent, f"if isinstance({value}, _dict):")
+        else:
+            self.emit(indent, f"if type({value}) is _dict:")
+            self.emit(indent + 1, f"{out} = {value}.get({key})")
+            self.emit(indent, f"elif {value} is None:")
+            self.emit(indent + 1, f"{out} = None")
+            self.emit(indent, f"elif isinstance({value}, _dict):")
         self.emit(indent + 1, f"{out} = _dget({value}, {key}, _M)")
         self.emit(indent + 1, f"if {out} is _M:")
         self.emit(indent + 2, f"{out} = {value}.get({key})")
         self.emit(indent, "else:")
         self.emit(indent + 1, f"{out} = _get({value}, {key})")
+        self.read[(value, key)] = (out, indent)
+        self.deepest = max(self.deepest, indent)
         return out
 
     def _subexpression(self, node: dict[str, Any], value: str, indent: int) -> str:
@@ -200,10 +236,27 @@ class _Writer:
         args = [self.write(child, value, indent) for child in node["children"]]
         out = self.temp()
         name = node["value"]
-        if self.resolve is not None:
-            self.emit(indent, f"{out} = {self.const(self.resolve(name))}([{', '.join(args)}])")
-        else:
-            self.emit(indent, f"{out} = {self.const(self.call)}({name!r}, [{', '.join(args)}])")
+        listed = f"[{', '.join(args)}]"
+        if self.resolve is None:
+            self.emit(indent, f"{out} = {self.const(self.call)}({name!r}, {listed})")
+            return out
+        caller = self.const(self.resolve(name))
+        direct = self.inline(name) if self.inline is not None else None
+        if direct is None or len(direct[1]) != len(args):
+            self.emit(indent, f"{out} = {caller}({listed})")
+            return out
+        # The function itself, without an argument list or a caller in between, when the arguments' types are
+        # those it takes; otherwise the caller, which lets jmespath raise its error.
+        function, checks = direct
+        call = f"{self.const(function)}({', '.join(args)})"
+        tests = [f"type({arg}).__name__ in {self.const(c)}" for arg, c in zip(args, checks, strict=True) if c]
+        if not tests:
+            self.emit(indent, f"{out} = {call}")
+            return out
+        self.emit(indent, f"if {' and '.join(tests)}:")
+        self.emit(indent + 1, f"{out} = {call}")
+        self.emit(indent, "else:")
+        self.emit(indent + 1, f"{out} = {caller}({listed})")
         return out
 
     def _multi_select_list(self, node: dict[str, Any], value: str, indent: int) -> str:
@@ -231,12 +284,18 @@ CAUGHT = (JMESPathError, TypeError, ValueError, KeyError, AttributeError, IndexE
 
 
 def generate(
-    ast: dict[str, Any], call: FunctionCaller, resolve: FunctionResolver | None = None, *, name: str | None = None
+    ast: dict[str, Any],
+    call: FunctionCaller,
+    resolve: FunctionResolver | None = None,
+    *,
+    name: str | None = None,
+    inline: Inline | None = None,
 ) -> Fn:
     """Compile an AST into one Python function `value -> result` (see the module's docstring). With `name` (the
     expression's text), a failure raises ExpressionError(`'text': cause`), as Expression.evaluate promises, without
-    a wrapper call around each evaluation; an ExpressionError raised inside (by a lazy name) passes through."""
-    writer = _Writer(call, resolve)
+    a wrapper call around each evaluation; an ExpressionError raised inside (by a lazy name) passes through. With
+    `resolve` and `inline`, functions of fixed arity are called directly (see Inline)."""
+    writer = _Writer(call, resolve, inline)
     result = writer.write(ast, "v", 2 if name is not None else 1)
     body = "\n".join(writer.lines) + ("\n" if writer.lines else "")
     if name is None:
@@ -249,7 +308,8 @@ def generate(
         )
     namespace = {**writer.names, "_ExpressionError": ExpressionError, "_CAUGHT": CAUGHT, "_NAME": f"{name!r}: "}
     try:
-        code = compile(source, "<jmespath>", "exec")
+        # Named by the expression's text: tracebacks and profiles then tell the expressions apart.
+        code = compile(source, f"<jmespath {name!r}>" if name is not None else "<jmespath>", "exec")
     except (SyntaxError, RecursionError, MemoryError):  # an expression too deep for Python's compiler
         return _guarded(writer.closures.compile(ast), name)
     exec(code, namespace)  # the source is built above from the AST alone

@@ -15,7 +15,8 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator
+import types
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,14 +31,24 @@ _CLOCK: contextvars.ContextVar[Clock] = contextvars.ContextVar("clock", default=
 _OBJECT_TYPES = {"Context", "MappingProxyType"}
 
 
-@contextlib.contextmanager
-def use_clock(clock: Clock) -> Iterator[None]:
+class _ClockScope:
+    """The block of `use_clock` (a class, not a generator: it is entered once per evaluation)."""
+
+    __slots__ = ("_clock", "_token")
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def __enter__(self) -> None:
+        self._token = _CLOCK.set(self._clock)
+
+    def __exit__(self, *_exc: object) -> None:
+        _CLOCK.reset(self._token)
+
+
+def use_clock(clock: Clock) -> contextlib.AbstractContextManager[None]:
     """Evaluate expressions inside this block with `clock` as the source of `now()`."""
-    token = _CLOCK.set(clock)
-    try:
-        yield
-    finally:
-        _CLOCK.reset(token)
+    return _ClockScope(clock)
 
 
 _LAST_TIME: list[tuple[datetime, str]] = []
@@ -299,26 +310,73 @@ FUNCTIONS = Functions()
 """The one shared, stateless instance (the clock is context-local)."""
 
 
-def fast_caller(name: str) -> Callable[[list[Any]], Any]:
-    """A caller of function `name` that checks argument types against sets computed once, instead of jmespath's
-    per-call work; any argument it does not accept goes to jmespath's `call_function`, which raises the usual
-    error (and signatures with element types, such as array-number, always go there)."""
-    slow = functools.partial(FUNCTIONS.call_function, name)
+Checks = tuple[frozenset[str] | None, ...]
+"""Per declared argument, the Python type names jmespath accepts for it (None: any type)."""
+
+
+def _checks(name: str) -> tuple[Callable[..., Any], Checks, Checks, bool] | None:
+    """The function of `name` (unbound: FUNCTIONS is its first argument), the type names of its arguments, those of
+    their elements (arguments typed `array-string` and the like; None: unchecked) and whether it is variadic. None
+    when an argument accepts arrays of several element types (`array-number` or `array-string`): jmespath decides
+    those by the first element, which only it does."""
     entry = Functions.FUNCTION_TABLE.get(name)
     if entry is None:
-        return slow
+        return None
     function, signature = entry["function"], entry["signature"]
     checks: list[frozenset[str] | None] = []
+    elements: list[frozenset[str] | None] = []
     for spec in signature:
         if not spec["types"]:
             checks.append(None)
+            elements.append(None)
             continue
         allowed, subtypes = FUNCTIONS._get_allowed_pytypes(spec["types"])
-        if subtypes:
-            return slow
+        if len(subtypes) > 1:
+            return None
         checks.append(frozenset(allowed))
-    count = len(signature)
-    variadic = bool(signature) and bool(signature[-1].get("variadic"))
+        elements.append(frozenset(subtypes[0]) if subtypes else None)
+    return function, tuple(checks), tuple(elements), bool(signature) and bool(signature[-1].get("variadic"))
+
+
+@functools.cache  # the function table is fixed: one answer per name, shared by every expression calling it
+def inline_call(name: str) -> tuple[Callable[..., Any], Checks] | None:
+    """For generated code, a function of fixed arity it may call itself: the function (taking the arguments) and
+    the type names each argument must have for the call to be the one jmespath would make. When a check fails,
+    generated code calls `fast_caller(name)`, which lets jmespath raise its usual error. None for a variadic
+    function or one with element types (they always go through `fast_caller`)."""
+    found = _checks(name)
+    if found is None or found[3] or any(found[2]):
+        return None
+    return types.MethodType(found[0], FUNCTIONS), found[1]
+
+
+@functools.cache  # callers are stateless: one per function name, shared by every expression calling it
+def fast_caller(name: str) -> Callable[[list[Any]], Any]:
+    """A caller of function `name` that checks argument types against sets computed once, instead of jmespath's
+    per-call work; any argument it does not accept goes to jmespath's `call_function`, which raises the usual
+    error (and signatures with several element types, such as `array-number` or `array-string`, always go
+    there)."""
+    slow = functools.partial(FUNCTIONS.call_function, name)
+    found = _checks(name)
+    if found is None:
+        return slow
+    function, checks, elements, variadic = found
+    count = len(checks)
+    if any(elements):
+        if variadic:
+            return slow
+
+        def call_checking_elements(args: list[Any]) -> Any:
+            if len(args) != count:
+                return slow(args)
+            for arg, allowed, inner in zip(args, checks, elements, strict=True):
+                if allowed is not None and type(arg).__name__ not in allowed:
+                    return slow(args)
+                if inner is not None and not all(type(element).__name__ in inner for element in arg):
+                    return slow(args)
+            return function(FUNCTIONS, *args)
+
+        return call_checking_elements
     if not variadic and count == 1:
         (only,) = checks
 

@@ -115,6 +115,8 @@ class _Compiler:
         def field(value: Any) -> Any:
             if type(value) is dict:
                 return dict_get(value, key)
+            if value is None:  # no fields: null, without raising and catching AttributeError
+                return None
             if isinstance(value, dict):  # a lazy context: what it holds already, else what it computes
                 found = dict_get(value, key, _MISSING)
                 return value.get(key) if found is _MISSING else found
@@ -334,6 +336,8 @@ def _fields(keys: tuple[str, ...]) -> Fn:
         for key in keys:
             if type(value) is dict:
                 value = dict_get(value, key)
+            elif value is None:  # no fields: null, without raising and catching AttributeError
+                return None
             elif isinstance(value, dict):  # a lazy context: what it holds already, else what it computes
                 found = dict_get(value, key, _MISSING)
                 value = value.get(key) if found is _MISSING else found

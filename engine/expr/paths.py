@@ -12,7 +12,6 @@ private copy. This module does not evaluate expressions (engine.expr.jmes) nor d
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,7 +166,7 @@ class FieldPath:
     def _slots(self, data: Any, *, create: bool) -> list[tuple[Any, Any]]:
         """(container, key) pairs for the last step of the path."""
         if self._steps is not None:
-            return list(self._walk(data, len(self._steps), create=create, resolve_last=False))
+            return self._walk(data, len(self._steps), create=create, resolve_last=False)
         expr = self._expr
         # `...[?(filter)].field`: the field of every matched object, whether it exists yet or not.
         right: Any = getattr(expr, "right", None)
@@ -182,11 +181,28 @@ class FieldPath:
                 slots.append((parent, key))
         return slots
 
-    def _walk(self, data: Any, depth: int, *, create: bool, resolve_last: bool) -> Iterator[tuple[Any, Any]]:
+    def _walk(self, data: Any, depth: int, *, create: bool, resolve_last: bool) -> list[tuple[Any, Any]]:
         assert self._steps is not None
         steps = self._steps
-        frontier: list[Any] = [data]
-        for position, step in enumerate(steps[: depth - 1]):
+        # The leading field names walk one object, with no list of candidates (most paths are only that).
+        node = data
+        start = 0
+        while start < depth - 1:
+            step = steps[start]
+            if type(step) is not str:
+                break
+            if not isinstance(node, dict):
+                return []
+            child = node.get(step)
+            if child is None:
+                if not create:
+                    return []
+                child = node[step] = [] if isinstance(steps[start + 1], int) else {}
+            node = child
+            start += 1
+        frontier: list[Any] = [node]
+        for position in range(start, depth - 1):
+            step = steps[position]
             following = steps[position + 1]
             nxt: list[Any] = []
             for node in frontier:
@@ -204,15 +220,17 @@ class FieldPath:
                     nxt.append(node[step])
             frontier = nxt
         last = steps[depth - 1]
+        out: list[tuple[Any, Any]] = []
         for node in frontier:
             if last is _WILD:
                 if isinstance(node, list):
-                    yield from ((node, index) for index in range(len(node)))
+                    out.extend((node, index) for index in range(len(node)))
             elif isinstance(last, str):
                 if isinstance(node, dict) and (not resolve_last or last in node):
-                    yield node, last
+                    out.append((node, last))
             elif isinstance(node, list) and -len(node) <= last < len(node):
-                yield node, last
+                out.append((node, last))
+        return out
 
 
 def _single_field(node: Any) -> bool:

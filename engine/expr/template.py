@@ -58,6 +58,8 @@ def compile_template(value: Any, compile_expression: Callable[[str], Evaluable])
     """Compile a YAML value into a Template. `compile_expression` raises on a bad expression."""
     found: list[Evaluable] = []
     render, constant = _compile(value, compile_expression, found)
+    if not constant and isinstance(value, dict | list):
+        render = _generated(value, found) or render
     return Template(value, render, constant, tuple(found))
 
 
@@ -187,3 +189,90 @@ def _compile_text(
         return "".join(part if isinstance(part, str) else stringify(part.evaluate(context)) for part in compiled)
 
     return render, False
+
+
+# --- mappings and lists as one generated function ------------------------------------------------------------
+
+
+class _Source:
+    """The Python expression that renders a template value, as `_compile`'s closures do, in one function: a mapping
+    is a dict display, a list a list display, text a concatenation. Expressions are called in the closures' order
+    (a value before its key, left to right); constant parts are passed in as constants, never written as code."""
+
+    def __init__(self, functions: tuple[Render, ...]) -> None:
+        self.functions = iter(functions)
+        self.names: dict[str, Any] = {"_dict": dict, "_list": list, "_keyed": _keyed, "_stringify": stringify}
+
+    def const(self, value: Any) -> str:
+        name = f"_k{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def value(self, value: Any) -> tuple[str, bool]:
+        """(Python expression, whether the value is constant)."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            parts = [(self.text(str(key)), self.value(item)) for key, item in value.items()]
+            if all(key_constant and item_constant for (_, key_constant), (_, item_constant) in parts):
+                return f"_dict({self.const(value)})", True
+            if all(key_constant for (_, key_constant), _ in parts):
+                return "{" + ", ".join(f"{key}: {item}" for (key, _), (item, _) in parts) + "}", False
+            # A computed key: each value, then its key, as the closures evaluate them (a display would take the
+            # key first), so lazy names are computed (and traced) in the same order.
+            return "_keyed([" + ", ".join(f"({item}, {key})" for (key, _), (item, _) in parts) + "])", False
+        if isinstance(value, list):
+            items = [self.value(item) for item in value]
+            if all(constant for _, constant in items):
+                return f"_list({self.const(value)})", True
+            return "[" + ", ".join(code for code, _ in items) + "]", False
+        return self.const(value), True
+
+    def text(self, text: str) -> tuple[str, bool]:
+        pieces = split_text(text)
+        if not any(isinstance(piece, tuple) for piece in pieces):
+            return self.const(text), True
+        codes = []
+        for piece in pieces:
+            if isinstance(piece, tuple):
+                call = f"{self.const(next(self.functions))}(c)"
+                codes.append(call if len(pieces) == 1 else f"_stringify({call})")
+            else:
+                codes.append(self.const(piece))
+        return (codes[0] if len(codes) == 1 else "(" + " + ".join(codes) + ")"), False
+
+
+def _keyed(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
+    """A mapping from (value, key) pairs whose keys are text once rendered."""
+    return {str(key): value for value, key in pairs}
+
+
+_GENERATED: dict[tuple[str, tuple[int, ...]], tuple[Render | None, tuple[Render, ...]]] = {}
+_GENERATED_MAX = 4096
+"""Render functions generated so far, by the template's value (its repr) and its expressions' functions (kept in
+the entry, so their ids stay theirs): a reload of unchanged rules, whose expressions are compiled already, generates
+nothing again."""
+
+
+def _generated(value: Any, expressions: list[Evaluable]) -> Render | None:
+    """The render function of a mapping or list template, generated (None when Python cannot compile it: a value
+    nested too deeply; the closures render it then)."""
+    functions = tuple(expression.evaluate for expression in expressions)
+    key = (repr(value), tuple(map(id, functions)))
+    cached = _GENERATED.get(key)
+    if cached is not None:
+        return cached[0]
+    source = _Source(functions)
+    render: Render | None = None
+    try:
+        code, _ = source.value(value)
+        compiled = compile(f"def render(c):\n    return {code}\n", "<template>", "exec")
+    except (SyntaxError, RecursionError, MemoryError):
+        pass
+    else:
+        exec(compiled, source.names)  # the source holds names of constants only, no text of the rule file
+        render = source.names["render"]
+    if len(_GENERATED) >= _GENERATED_MAX:
+        _GENERATED.clear()
+    _GENERATED[key] = (render, functions)
+    return render

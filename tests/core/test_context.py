@@ -75,3 +75,25 @@ def test_expressions_read_contexts_like_objects() -> None:
     """JMESPath reads a context as an object, computing names as it goes; functions take it as an object."""
     context = lazy({"object": {"spec": {"n": 2}}}, {"double": lambda: 4})
     assert compile_expression("object.spec.n < double && type(@) == 'object'").evaluate(context) is True
+
+
+def test_computed_names_are_functions_of_the_context_recorded_once() -> None:
+    """A `Computed` name is its function of the context, computed on first read, once, and recorded under its key;
+    names of other entries still go through `resolve`; a computed name that needs itself is an error too."""
+    record: dict[str, Any] = {}
+    calls: list[str] = []
+
+    def double(context: Context) -> Any:
+        calls.append("double")
+        return context["base"] * 2
+
+    names: dict[str, Any] = {"double": (double, "doc.double"), "base": True, "loop": (lambda c: c["loop"], "doc.loop")}
+    context = Context({}, names, resolve=lambda name: 21, record=record)
+    child = context.child({"item": 1})
+    assert child.get("double") == 42
+    assert context["double"] == 42
+    assert calls == ["double"]
+    assert record == {"doc.double": 42}
+    assert "base" not in record  # resolved names are recorded by their resolver, if at all
+    with pytest.raises(ExpressionError, match=r"^`loop` depends on itself$"):
+        context.get("loop")

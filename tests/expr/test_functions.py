@@ -243,6 +243,28 @@ def test_arguments_are_type_checked() -> None:
 
 
 @pytest.mark.parametrize(
+    ("source", "data", "outcome"),
+    [
+        ("join('-', names)", {"names": ["a", "b"]}, "a-b"),
+        ("join('-', names)", {"names": []}, ""),
+        ("join('-', names)", {"names": ["a", 1]}, "In function join(), invalid type for value: 1"),
+        ("join('-', names)", {"names": "ab"}, "In function join(), invalid type for value: ab"),
+        ("sum(numbers)", {"numbers": [1, 2.5]}, 3.5),
+        ("sum(numbers)", {"numbers": [1, True]}, "In function sum(), invalid type for value: True"),
+        ("avg(numbers)", {"numbers": []}, None),
+    ],
+)
+def test_array_arguments_have_their_elements_checked(source: str, data: dict[str, Any], outcome: Any) -> None:
+    """An argument typed as an array of one type (join's strings, sum's numbers) is checked element by element
+    without jmespath's general path; an element of another type fails with jmespath's message."""
+    if isinstance(outcome, str) and outcome.startswith("In function"):
+        with pytest.raises(ExpressionError, match=re.escape(f"{source!r}: {outcome}")):
+            evaluate(source, data)
+    else:
+        assert evaluate(source, data) == outcome
+
+
+@pytest.mark.parametrize(
     ("source", "message"),
     [
         ("nosuch(@)", "unknown function nosuch()"),

@@ -12,7 +12,7 @@ from jmespath import exceptions as jmespath_exceptions
 from jmespath.visitor import Options, TreeInterpreter
 
 from engine.expr import codegen, jmes
-from engine.expr.functions import FUNCTIONS, fast_caller
+from engine.expr.functions import FUNCTIONS, fast_caller, inline_call
 
 
 class _Reference(TreeInterpreter):
@@ -41,8 +41,8 @@ def _outcome(run: Any) -> tuple[str, Any]:
 
 
 def _agree(source: str, data: Any) -> None:
-    """Every compiled form (closures or generated source; functions called through jmespath, or through the fast
-    callers resolved at compile time) gives the interpreter's outcome."""
+    """Every compiled form (closures or generated source; functions called through jmespath, through the fast
+    callers resolved at compile time, or directly from generated code) gives the interpreter's outcome."""
     ast = jmes.parse(source)
     expected = _outcome(lambda: REFERENCE.visit(ast, data))
     for compiled in (
@@ -50,6 +50,7 @@ def _agree(source: str, data: Any) -> None:
         jmes.compile_ast(ast, FUNCTIONS.call_function, fast_caller),
         codegen.generate(ast, FUNCTIONS.call_function),
         codegen.generate(ast, FUNCTIONS.call_function, fast_caller),
+        codegen.generate(ast, FUNCTIONS.call_function, fast_caller, inline=inline_call),
     ):
         actual = _outcome(lambda compiled=compiled: compiled(data))
         assert actual == expected, f"{source!r} on {data!r}"
@@ -215,6 +216,14 @@ EXPRESSIONS = [
     "deep_merge(map, `{}`, text)",
     "condition(`null`, 'Ready')",
     "get(people, zero)",
+    # a field read again (generated code reads it once where the first read is in scope)
+    "a.b.c[0] == a.b.c[1] || a.b.c",
+    "a.n || a.s && a.n",
+    "(a.e || a.s) && (a.l || a.s) && a.s",
+    "t && a.b || f && a.b.c || a.b",
+    "[a.s, a.s, {x: a.s}, a.b && a.b.c]",
+    "join('-', [text, text])",
+    "join('-', [text, `1`])",
 ]
 
 
@@ -339,6 +348,32 @@ def test_generated_source_is_safe_and_silent(source: str) -> None:
     """Field names and literals of any text compile to code that only reads data (no injection) and compiles
     without warnings (literals are never subscripted in the source)."""
     _agree(source, {"a'b\"c": {"x": 1}, "__import__('os')": 2})
+
+
+class _Counting:
+    """A mapping that is not a dict (generated code calls its `get`), counting the reads of each name."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+        self.reads: dict[str, int] = {}
+
+    def get(self, key: str) -> Any:
+        self.reads[key] = self.reads.get(key, 0) + 1
+        return self.values.get(key)
+
+
+def test_a_field_read_again_is_read_once() -> None:
+    """Generated code reads a field once and reuses it where that read is in scope: before a branch, or earlier in
+    the same branch; a read inside one branch is not reused by the code after it, which may run without it."""
+    counted = _Counting({"a": {"b": 1}, "t": True, "f": False})
+    source = "[a.b, a.b, t && a.b, f || a]"
+    fn = codegen.generate(jmes.parse(source), FUNCTIONS.call_function, fast_caller, inline=inline_call)
+    assert fn(counted) == [1, 1, 1, {"b": 1}]
+    assert counted.reads == {"a": 1, "t": 1, "f": 1}
+    branch = _Counting({"t": True, "f": False, "x": 2})
+    fn = codegen.generate(jmes.parse("[t && x, f || x, x]"), FUNCTIONS.call_function)
+    assert fn(branch) == [2, 2, 2]
+    assert branch.reads == {"t": 1, "x": 3, "f": 1}
 
 
 def test_deep_nesting() -> None:

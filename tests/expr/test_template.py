@@ -110,3 +110,79 @@ def test_stringify(value: Any, text: str) -> None:
 def test_repr() -> None:
     """A compiled template shows its source."""
     assert repr(template("{{ a }}")) == "Template('{{ a }}')"
+
+
+class _Recorder:
+    """An expression that records its calls (to compare the order in which renders evaluate expressions)."""
+
+    def __init__(self, source: str, calls: list[str]) -> None:
+        self.source = source
+        self.calls = calls
+
+    def evaluate(self, data: Any) -> Any:
+        self.calls.append(self.source)
+        return data.get(self.source, self.source)
+
+
+TEMPLATES: list[Any] = [
+    {"a": "{{ n }}", "b": {"c": ["x", "{{ name }}-{{ n }}", {"d": 1}], "e": {"f": [1, 2]}}, "{{ name }}": "k"},
+    ["{{ obj }}", ["const", {"k": None}], "{{ none }} and {{ f }}", 2.5, None, True],
+    {"{{ n }}": "{{ list }}", "{{ yes }}": "x{{ obj }}", "same": "{{ name }}", "{{ 'same' }}": "later wins"},
+    [{"deep": [[[{"x": "{{ n }}"}]]]}],
+]
+
+
+@pytest.mark.parametrize("source", TEMPLATES)
+def test_generated_renders_agree_with_the_closures(source: Any) -> None:
+    """Mappings and lists render through one generated function: the same value as the closures, the expressions
+    called in the same order (a value before its key), constant containers copied afresh on each render."""
+    from engine.expr import compile_expression
+    from engine.expr.template import _compile, _generated
+
+    compiled = template(source)
+    closures, _ = _compile(source, compile_expression, [])
+    assert compiled.render(CONTEXT) == closures(CONTEXT)
+    assert compiled.render.__name__ == "render"  # the generated function, not a closure
+    calls: list[str] = []
+    generated = _generated(source, [_Recorder(e.source, calls) for e in compiled.expressions])
+    assert generated is not None
+    expected: list[str] = []
+    closures_recorded, _ = _compile(source, lambda text: _Recorder(text, expected), [])
+    assert generated(CONTEXT) == closures_recorded(CONTEXT)
+    assert calls == expected
+    first, second = compiled.render(CONTEXT), compiled.render(CONTEXT)
+    assert first == second
+    assert first is not second
+
+
+def test_generated_render_copies_constant_parts() -> None:
+    """A constant mapping or list inside a template is a new (shallowly copied) container on every render, as the
+    closures make it, so a caller that changes one render's result does not change the next."""
+    compiled = template({"n": "{{ n }}", "labels": {"a": "b"}, "items": [1, 2]})
+    first = compiled.render(CONTEXT)
+    first["labels"]["c"] = "d"
+    first["items"].append(3)
+    assert compiled.render(CONTEXT) == {"n": 3, "labels": {"a": "b"}, "items": [1, 2]}
+
+
+def test_a_template_too_deep_to_generate_renders_with_closures() -> None:
+    """Nesting deeper than Python compiles (a display per level) falls back to the closures, with the same value."""
+    source: Any = "{{ n }}"
+    for _ in range(400):
+        source = [source]
+    rendered = template(source).render(CONTEXT)
+    for _ in range(400):
+        assert isinstance(rendered, list)
+        assert len(rendered) == 1
+        rendered = rendered[0]
+    assert rendered == 3
+
+
+def test_the_same_template_compiled_again_reuses_its_function() -> None:
+    """Compiling an equal template again (a reload of unchanged rules) reuses the generated function; a template
+    that differs in any value, even only in a constant's type, gets its own."""
+    source = {"a": "{{ n }}", "b": [1, "{{ name }}"]}
+    assert template(source).render is template(dict(source)).render
+    other = template({"a": "{{ n }}", "b": ["1", "{{ name }}"]})
+    assert other.render is not template(source).render
+    assert other.render(CONTEXT) == {"a": 3, "b": ["1", "w"]}
