@@ -1,7 +1,6 @@
 """The real cluster: connection settings, the raw-JSON HTTP client, discovery, list+watch informers, caches.
 
-HTTP is engine.kube.http's own small HTTP/1.1 client (aiohttp is imported only by engine.runtime.health's
-server), and only engine.kube.config imports the official `kubernetes` package (for kubeconfig and in-cluster
+HTTP is engine.kube.http's own small HTTP/1.1 client (the engine does not import aiohttp), and only engine.kube.config imports the official `kubernetes` package (for kubeconfig and in-cluster
 loading). See docs/architecture.md.
 """
 

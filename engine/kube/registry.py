@@ -103,6 +103,10 @@ class InformerSet:
     def select(self, gvk: GVK, namespace: str | None, field: str, value: object) -> builtins.list[Obj]:
         return self._caches.select(gvk, namespace, field, value)
 
+    def names(self, gvk: GVK) -> builtins.list[tuple[str, str]]:
+        """(namespace, name) of every cached object of a kind, without reading the objects."""
+        return self._caches.names(gvk)
+
 
 if TYPE_CHECKING:
     from engine.core.store import ObjectStore

@@ -11,10 +11,11 @@ Dynamic dependency tracking, as a spreadsheet does: nothing is declared twice, n
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Iterable
 from typing import TypeVar
 
 from engine.core.evaluate import Lookup
+from engine.core.names import Read
 from engine.model import GVK, ObjectKey
 
 GetKey = tuple[GVK, str, str]
@@ -23,29 +24,36 @@ Entry = TypeVar("Entry", GetKey, ListKey)
 
 
 class DependencyIndex:
-    """Evaluated key -> its lookups, and the reverse."""
+    """Evaluated key -> its lookups, and the reverse.
+
+    Kept small, since it holds an entry for every evaluated object: lookups as tuples (not frozensets), and a
+    looked-up name read by one key (a stream's own Job) maps to that key itself, not to a set of one."""
 
     def __init__(self) -> None:
-        self._by_key: dict[ObjectKey, tuple[frozenset[GetKey], frozenset[ListKey]]] = {}
-        self._gets: defaultdict[GetKey, set[ObjectKey]] = defaultdict(set)
-        self._lists: defaultdict[ListKey, set[ObjectKey]] = defaultdict(set)
+        self._by_key: dict[ObjectKey, tuple[tuple[GetKey, ...], tuple[ListKey, ...]]] = {}
+        self._gets: dict[GetKey, ObjectKey | set[ObjectKey]] = {}
+        self._lists: dict[ListKey, ObjectKey | set[ObjectKey]] = {}
 
     def __len__(self) -> int:
         return len(self._by_key)
 
-    def record(self, key: ObjectKey, lookups: set[Lookup]) -> None:
-        """Replace what `key` depends on with the lookups of its latest evaluation."""
-        gets = frozenset((lk.gvk, lk.namespace or "", lk.name) for lk in lookups if lk.name is not None)
-        lists = frozenset((lk.gvk, lk.namespace) for lk in lookups if lk.name is None and not lk.triggered)
+    def record(self, key: ObjectKey, lookups: Iterable[Lookup | Read]) -> None:
+        """Replace what `key` depends on with the lookups of its latest evaluation (as `Lookup`s or as the
+        evaluation's `reads` tuples, which cost nothing more to make)."""
+        reads = [lk if isinstance(lk, tuple) else (lk.gvk, lk.namespace, lk.name, lk.triggered) for lk in lookups]
+        gets = tuple({(gvk, namespace or "", name): None for gvk, namespace, name, _ in reads if name is not None})
+        lists = tuple(
+            {(gvk, namespace): None for gvk, namespace, name, triggered in reads if name is None and not triggered}
+        )
         previous = self._by_key.get(key)
-        if previous == (gets, lists):
+        if previous is not None and set(previous[0]) == set(gets) and set(previous[1]) == set(lists):
             return
         self.forget(key)
         self._by_key[key] = (gets, lists)
         for get in gets:
-            self._gets[get].add(key)
+            _add(self._gets, get, key)
         for listed in lists:
-            self._lists[listed].add(key)
+            _add(self._lists, listed, key)
 
     def forget(self, key: ObjectKey) -> None:
         """Drop a key that no longer exists."""
@@ -60,15 +68,36 @@ class DependencyIndex:
 
     def dependents(self, gvk: GVK, namespace: str, name: str) -> set[ObjectKey]:
         """Keys whose evaluation read (or looked for) this object."""
-        found = set(self._gets.get((gvk, namespace, name), ()))
-        found.update(self._lists.get((gvk, namespace), ()))
-        found.update(self._lists.get((gvk, None), ()))
+        found: set[ObjectKey] = set()
+        for entry in (
+            self._gets.get((gvk, namespace, name)),
+            self._lists.get((gvk, namespace)),
+            self._lists.get((gvk, None)),
+        ):
+            if isinstance(entry, set):
+                found.update(entry)
+            elif entry is not None:
+                found.add(entry)
         return found
 
 
-def _discard(index: dict[Entry, set[ObjectKey]], entry: Entry, key: ObjectKey) -> None:
+def _add(index: dict[Entry, ObjectKey | set[ObjectKey]], entry: Entry, key: ObjectKey) -> None:
     keys = index.get(entry)
-    if keys is not None:
+    if keys is None:
+        index[entry] = key
+    elif isinstance(keys, set):
+        keys.add(key)
+    elif keys != key:
+        index[entry] = {keys, key}
+
+
+def _discard(index: dict[Entry, ObjectKey | set[ObjectKey]], entry: Entry, key: ObjectKey) -> None:
+    keys = index.get(entry)
+    if keys is None:
+        return
+    if isinstance(keys, set):
         keys.discard(key)
-        if not keys:
-            del index[entry]
+        if len(keys) == 1:
+            index[entry] = next(iter(keys))
+    elif keys == key:
+        del index[entry]

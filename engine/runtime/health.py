@@ -15,13 +15,21 @@ What it does not do: no metrics collection (engine.runtime.metrics), no decision
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from aiohttp import web
+from urllib.parse import parse_qs, urlsplit
 
 Check = Callable[[], list[str]]
 """Returns what is wrong (one line each); an empty list means healthy."""
+Answer = tuple[int, bytes, str]
+"""(status, body, content type)."""
+
+MAX_REQUEST_HEAD = 16 * 1024
+READ_TIMEOUT = 10.0
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +50,10 @@ def _always_ok() -> list[str]:
 
 class HealthServer:
     """Serves the probes and the metrics. `start()`/`stop()`; `health_port`/`metrics_port` are the bound
-    ports (useful when configured as 0)."""
+    ports (useful when configured as 0).
+
+    HTTP/1.1 GET and HEAD, one request per connection (`Connection: close`): probes and scrapes are a few
+    requests a minute, and a web framework would cost the operator ~10 MiB of memory for them."""
 
     def __init__(
         self,
@@ -57,67 +68,104 @@ class HealthServer:
         self._liveness = liveness
         self._metrics = metrics
         self._started = False
-        self._runners: list[web.AppRunner] = []
+        self._servers: list[asyncio.Server] = []
         self.health_port = 0
         self.metrics_port = 0
 
     async def start(self) -> None:
-        health = web.Application()
-        for path in ("/healthz", "/livez", "/health"):
-            health.router.add_get(path, self._live)
-        for path in ("/readyz", "/health/ready"):
-            health.router.add_get(path, self._ready)
-        health.router.add_get("/startup", self._startup)
+        probes: dict[str, Callable[[bool], Answer]] = {
+            **dict.fromkeys(("/healthz", "/livez", "/health"), self._live),
+            **dict.fromkeys(("/readyz", "/health/ready"), self._ready),
+            "/startup": self._startup,
+        }
         opts = self.options
         shared = self._metrics is not None and bool(opts.health_port) and opts.metrics_port == opts.health_port
         if shared:
-            health.router.add_get("/metrics", self._render)
-        self.health_port = await self._serve(health, opts.health_port)
+            probes["/metrics"] = self._render
+        self.health_port = await self._serve(probes, opts.health_port)
         if self._metrics is not None and opts.metrics_port is not None and not shared:
-            exposition = web.Application()
-            exposition.router.add_get("/metrics", self._render)
-            self.metrics_port = await self._serve(exposition, opts.metrics_port)
+            self.metrics_port = await self._serve({"/metrics": self._render}, opts.metrics_port)
         elif shared:
             self.metrics_port = self.health_port
 
-    async def _serve(self, app: web.Application, port: int) -> int:
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        self._runners.append(runner)
-        site = web.TCPSite(runner, self.options.host, port)
-        await site.start()
-        return int(runner.addresses[0][1])
+    async def _serve(self, routes: dict[str, Callable[[bool], Answer]], port: int) -> int:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                async with asyncio.timeout(READ_TIMEOUT):
+                    head = await reader.readuntil(b"\r\n\r\n")
+                method, status, body, content_type = _route(head, routes)
+                reason = _REASONS.get(status, "")
+                lines = [
+                    f"HTTP/1.1 {status} {reason}",
+                    f"Content-Type: {content_type}",
+                    f"Content-Length: {len(body)}",
+                    "Connection: close",
+                ]
+                writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if method == "HEAD" else body))
+                await writer.drain()
+            except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+                pass
+            finally:
+                writer.close()
+                with contextlib.suppress(ConnectionError, TimeoutError):
+                    await writer.wait_closed()
+
+        server = await asyncio.start_server(handle, self.options.host, port, limit=MAX_REQUEST_HEAD)
+        self._servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
-        for runner in self._runners:
-            await runner.cleanup()
-        self._runners.clear()
+        for server in self._servers:
+            server.close()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await server.wait_closed()
+        self._servers.clear()
 
-    async def _live(self, request: web.Request) -> web.Response:
-        return _answer(request, "alive", self._liveness())
+    def _live(self, as_json: bool) -> Answer:
+        return _answer(as_json, "alive", self._liveness())
 
-    async def _ready(self, request: web.Request) -> web.Response:
+    def _ready(self, as_json: bool) -> Answer:
         failures = self._readiness()
         if not failures:
             self._started = True
-        return _answer(request, "ready", failures)
+        return _answer(as_json, "ready", failures)
 
-    async def _startup(self, request: web.Request) -> web.Response:
+    def _startup(self, as_json: bool) -> Answer:
         if self._started:
-            return _answer(request, "started", [])
+            return _answer(as_json, "started", [])
         failures = self._readiness()
         self._started = not failures
-        return _answer(request, "started", failures)
+        return _answer(as_json, "started", failures)
 
-    async def _render(self, request: web.Request) -> web.Response:
+    def _render(self, _: bool) -> Answer:
         assert self._metrics is not None
         body, content_type = self._metrics()
-        return web.Response(body=body, headers={"Content-Type": content_type})
+        return 200, body, content_type
 
 
-def _answer(request: web.Request, what: str, failures: list[str]) -> web.Response:
+def _route(head: bytes, routes: dict[str, Callable[[bool], Answer]]) -> tuple[str, int, bytes, str]:
+    """(method, status, body, content type) for a request head."""
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+        return "GET", 400, b"bad request\n", "text/plain; charset=utf-8"
+    method, target = parts[0], urlsplit(parts[1])
+    if method not in ("GET", "HEAD"):
+        return method, 405, b"method not allowed\n", "text/plain; charset=utf-8"
+    handler = routes.get(target.path)
+    if handler is None:
+        return method, 404, b"not found\n", "text/plain; charset=utf-8"
+    accept = next((line.split(":", 1)[1] for line in lines[1:] if line.lower().startswith("accept:")), "")
+    as_json = parse_qs(target.query).get("format") == ["json"] or "application/json" in accept
+    status, body, content_type = handler(as_json)
+    return method, status, body, content_type
+
+
+def _answer(as_json: bool, what: str, failures: list[str]) -> Answer:
     status = 503 if failures else 200
-    if request.query.get("format") == "json" or "application/json" in request.headers.get("Accept", ""):
-        return web.json_response({"status": f"not {what}" if failures else what, "failures": failures}, status=status)
+    if as_json:
+        document = {"status": f"not {what}" if failures else what, "failures": failures}
+        return status, json.dumps(document).encode(), "application/json; charset=utf-8"
     text = f"not {what}:\n" + "".join(f"- {line}\n" for line in failures) if failures else f"{what}\n"
-    return web.Response(text=text, status=status)
+    return status, text.encode(), "text/plain; charset=utf-8"

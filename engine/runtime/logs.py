@@ -148,5 +148,4 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(parse_level(level, environ))
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     return handler

@@ -165,8 +165,8 @@ class Reactor:
         self._bindings.clear()
         await self._sync_watches()
         for gvk in self._evaluated_kinds():
-            for obj in self.informers.list(gvk):
-                self.queue.add(_key(gvk, obj), Priority.LOW)
+            for namespace, name in self.informers.names(gvk):
+                self.queue.add(ObjectKey(gvk, namespace, name), Priority.LOW)
 
     # --- watches ------------------------------------------------------------------------------------
 
@@ -322,8 +322,8 @@ class Reactor:
                 self._bindings.clear()
                 self.request_sync()
                 for bound in dynamic_bindings(document, [obj, *([old] if old is not None else [])]):
-                    for item in self.informers.list(bound):
-                        self.queue.add(_key(bound, item), Priority.LOW)
+                    for namespace, name in self.informers.names(bound):
+                        self.queue.add(ObjectKey(bound, namespace, name), Priority.LOW)
             for related in document.related.values():
                 trigger = related.trigger
                 if trigger is None or related.lookup.kind.gvk != gvk or not isinstance(related.lookup, ListLookup):
@@ -399,7 +399,7 @@ class Reactor:
         started = time.perf_counter()
         snapshot = Snapshot(obj, self.informers, bindings, self.facts)
         evaluation = evaluate(self.ruleset, snapshot, self.clock)
-        self.deps.record(key, evaluation.lookups)
+        self.deps.record(key, evaluation.reads)
         if self.metrics is not None:
             seconds = time.perf_counter() - started
             for decision in evaluation.decisions or ():
@@ -441,11 +441,6 @@ class Reactor:
             return False
         current = self.informers.get(action.ref.gvk, action.ref.namespace, action.ref.name)
         return current is not None and self.memo.already_applied(action, current)
-
-
-def _key(gvk: GVK, obj: Obj) -> ObjectKey:
-    meta = obj.get("metadata") or {}
-    return ObjectKey(gvk, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
 
 
 def _combine(current: tuple[Outcome, float], result: Result) -> tuple[Outcome, float]:

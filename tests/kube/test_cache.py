@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from engine.core.store import ObjectStore
-from engine.kube.cache import CacheRegistry, EventKind, ObjectCache, drop_paths, strip
+from engine.kube.cache import HOT, CacheRegistry, EventKind, ObjectCache, drop_paths, strip
 from engine.model import GVK
 
 JOB = GVK("batch", "v1", "Job")
@@ -53,7 +53,7 @@ def test_upsert_returns_the_replaced_object() -> None:
     cache = ObjectCache(JOB)
     first = obj("a")
     assert cache.upsert(first) is None
-    assert cache.upsert(obj("a", rv="2")) is first
+    assert cache.upsert(obj("a", rv="2")) == first
     assert len(cache) == 1
 
 
@@ -152,3 +152,24 @@ def test_registry_select_unions_caches_without_duplicates() -> None:
     second.upsert(labelled("a", "w1"))
     second.upsert(labelled("b", "w1", namespace="other"))
     assert sorted(o["metadata"]["name"] for o in registry.select(JOB, None, "spec.owner", "w1")) == ["a", "b"]
+
+
+def test_objects_are_kept_as_json_and_recent_reads_stay_parsed() -> None:
+    """The cache keeps JSON bytes: a read parses, the most recent reads are kept parsed (and shared), a write
+    drops its object's parsed copy, and only the last HOT reads stay parsed."""
+    cache = ObjectCache(JOB)
+    cache.upsert(obj("a"))
+    first = cache.get("ns", "a")
+    assert first == obj("a")
+    assert cache.get("ns", "a") is first
+    cache.upsert(obj("a", rv="2"))
+    second = cache.get("ns", "a")
+    assert second == obj("a", rv="2")
+    assert second is not first
+    for index in range(HOT):
+        cache.upsert(obj(f"b{index}"))
+        cache.get("ns", f"b{index}")
+    assert cache.get("ns", "a") is not second  # pushed out: parsed again
+    assert cache.get("ns", "a") == second
+    assert cache.list("ns")[0] == second
+    assert ("ns", "a") in cache.names()

@@ -119,3 +119,21 @@ def test_no_lookups_is_recorded_as_no_dependencies() -> None:
     index.record(key("a"), set())
     assert len(index) == 1
     assert index.dependents(JOB, "ns", "a") == set()
+
+
+def test_a_name_read_by_one_then_many_then_none_keeps_the_right_dependents() -> None:
+    """A looked-up name goes from one reader (kept as the key itself) to several (a set) and back, then away."""
+    index = DependencyIndex()
+    shared = Lookup(CLASS, "ns", "demo")
+    index.record(key("a"), {shared, Lookup(JOB, "ns", "a")})
+    assert index.dependents(CLASS, "ns", "demo") == {key("a")}
+    index.record(key("b"), {shared})
+    index.record(key("b"), {shared})  # the same lookups again: nothing doubles
+    assert index.dependents(CLASS, "ns", "demo") == {key("a"), key("b")}
+    index.forget(key("a"))
+    assert index.dependents(CLASS, "ns", "demo") == {key("b")}
+    assert index.dependents(JOB, "ns", "a") == set()
+    index.record(key("b"), {Lookup(JOB, "ns", "b")})
+    assert index.dependents(CLASS, "ns", "demo") == set()
+    assert index.dependents(JOB, "ns", "b") == {key("b")}
+    assert len(index) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -83,3 +84,27 @@ async def test_metrics_on_their_own_port(served: tuple[HealthServer, State, aioh
         assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
         assert await resp.text() == "engine_up 1\n"
     assert (await get(session, server.health_port, "/metrics"))[0] == 404
+
+
+async def test_other_methods_paths_and_malformed_requests_get_their_status() -> None:
+    """HEAD answers like GET without a body; a POST is 405, an unknown path 404, a malformed request line 400;
+    a client that never finishes its request does not keep the server from answering others."""
+    server = HealthServer(EndpointOptions(host="127.0.0.1", health_port=0, metrics_port=None), readiness=list)
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.head(f"http://127.0.0.1:{server.health_port}/healthz") as resp:
+                assert (resp.status, resp.headers["Content-Length"], await resp.read()) == (200, "6", b"")
+            async with session.post(f"http://127.0.0.1:{server.health_port}/healthz") as resp:
+                assert resp.status == 405
+            assert (await get(session, server.health_port, "/nothing"))[0] == 404
+            _, silent = await asyncio.open_connection("127.0.0.1", server.health_port)
+            silent.write(b"GET /healthz HTTP/1.1\r\n")  # never finished
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.health_port)
+            writer.write(b"NONSENSE\r\n\r\n")
+            assert (await reader.read()).startswith(b"HTTP/1.1 400 Bad Request\r\n")
+            writer.close()
+            assert await get(session, server.health_port, "/livez") == (200, "alive\n")
+            silent.close()
+    finally:
+        await server.stop()
