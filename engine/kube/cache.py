@@ -27,7 +27,7 @@ from engine.core.store import field_value
 from engine.model import GVK, Obj
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-HOT = 256
+HOT = 32
 """Parsed objects kept per cache (the most recently read)."""
 
 Projection = Callable[[dict[str, Any]], dict[str, Any]]
@@ -45,6 +45,19 @@ class EventKind(enum.StrEnum):
 Change = tuple[EventKind, Obj | None, Obj | None]
 """(kind, old, new): old is None for ADDED, new is None for DELETED."""
 Changes = list[Change]
+EncodedChanges = list[tuple[EventKind, bytes | None, bytes | None]]
+"""Changes with the objects as JSON (see `ObjectCache.swap`)."""
+
+
+def encode(obj: Obj) -> bytes:
+    """An object as compact JSON, in a bytes object of its own size: orjson returns its whole write buffer
+    (8 KB for an object of 800 bytes), which kept as is would cost more than the parsed dict."""
+    return memoryview(orjson.dumps(obj)).tobytes()
+
+
+def parse(blob: bytes | None) -> Obj | None:
+    """An object kept as JSON, parsed (None stays None)."""
+    return orjson.loads(blob) if blob is not None else None
 
 
 def strip(obj: dict[str, Any]) -> dict[str, Any]:
@@ -184,7 +197,7 @@ class ObjectCache:
         names = self._by_ns.get(namespace)
         if names is None:
             names = self._by_ns[namespace] = {}
-        blob = orjson.dumps(obj)
+        blob = encode(obj)
         previous = names.get(name)
         names[name] = blob
         self._hot.pop((namespace, name), None)
@@ -213,27 +226,28 @@ class ObjectCache:
     def replace(self, objects: Iterable[Obj]) -> Changes:
         """Swap in a complete new state at once; return the changes against the old one: ADDED and MODIFIED
         (resourceVersion differs) for what is listed, a synthetic DELETED for each key that vanished."""
-        listed = {key_of(obj): obj for obj in objects}  # a key listed twice: the last one counts
+        listed = {key_of(obj): encode(obj) for obj in objects}  # a key listed twice: the last one counts
+        return [(kind, parse(old), parse(new)) for kind, old, new in self.swap(listed)]
+
+    def swap(self, listed: dict[tuple[str, str], bytes]) -> EncodedChanges:
+        """`replace` with the new state already as JSON by (namespace, name), and the changes as JSON: a relist
+        parses one object at a time as it delivers them, and never holds every object parsed at once."""
         fresh: dict[str, dict[str, bytes]] = {}
-        for (namespace, name), obj in listed.items():
+        for (namespace, name), blob in listed.items():
             names = fresh.get(namespace)
             if names is None:
                 names = fresh[namespace] = {}
-            names[name] = orjson.dumps(obj)
-        changes: Changes = []
+            names[name] = blob
+        changes: EncodedChanges = []
         for namespace, blobs in self._by_ns.items():
             kept = fresh.get(namespace, {})
-            changes.extend(
-                (EventKind.DELETED, orjson.loads(blob), None) for name, blob in blobs.items() if name not in kept
-            )
-        for (namespace, name), obj in listed.items():
+            changes.extend((EventKind.DELETED, blob, None) for name, blob in blobs.items() if name not in kept)
+        for (namespace, name), blob in listed.items():
             previous = self._by_ns.get(namespace, {}).get(name)
             if previous is None:
-                changes.append((EventKind.ADDED, None, obj))
-                continue
-            old = orjson.loads(previous)
-            if resource_version(old) != resource_version(obj):
-                changes.append((EventKind.MODIFIED, old, obj))
+                changes.append((EventKind.ADDED, None, blob))
+            elif previous != blob and resource_version(orjson.loads(previous)) != resource_version(orjson.loads(blob)):
+                changes.append((EventKind.MODIFIED, previous, blob))
         self._by_ns = fresh
         self._size = len(listed)
         self._indexes = {}  # rebuilt on the next `select`

@@ -2,8 +2,10 @@
 
 Where this sits: the first thing the operator does. `load_settings()` turns `--kubeconfig/--context` (or the
 in-cluster service account) into a frozen `KubeSettings`; `KubeClient` (engine.kube.client) builds its TLS
-context and its `Credentials` from it. Parsing kubeconfig is delegated to the official `kubernetes` package
-(pinned), loaded into a private `Configuration` object, never the package's global default.
+context and its `Credentials` from it. Plain kubeconfigs and the service account are read by
+engine.kube.kubeconfig (importing the official package costs ~26 MiB); anything more (exec plugins, auth
+providers, merged files) by the official `kubernetes` package (pinned), loaded into a private `Configuration`
+object, never the package's global default.
 
 Order, as controller-runtime does it: an explicit kubeconfig path, then `$KUBECONFIG`, then the in-cluster
 service account (when `KUBERNETES_SERVICE_HOST` is set and no context was asked for), then `~/.kube/config`.
@@ -21,7 +23,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from engine.errors import EngineError
+from engine.kube.kubeconfig import PlainError, in_cluster_host, plain_kubeconfig
 from engine.kube.timing import SYSTEM_CLOCK, Clock
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -70,16 +75,19 @@ def load_settings(
 
 
 def _in_cluster(env: Mapping[str, str], directory: str) -> KubeSettings:
-    from kubernetes.config import incluster_config
-    from kubernetes.config.config_exception import ConfigException
-
-    loader_class: Any = incluster_config.InClusterConfigLoader  # untyped in the package
+    """The pod's service account, read directly (the official loader's checks and messages)."""
     token_file = os.path.join(directory, "token")
-    loader = loader_class(token_filename=token_file, cert_filename=os.path.join(directory, "ca.crt"), environ=env)
+    ca_file = os.path.join(directory, "ca.crt")
     try:
-        config = _configuration()
-        loader.load_and_set(config)
-    except (ConfigException, OSError) as exc:
+        host = in_cluster_host(env)
+        if not os.path.isfile(token_file):
+            raise PlainError("Service token file does not exist.")
+        if not os.path.isfile(ca_file):
+            raise PlainError("Service certification file does not exists.")
+        with open(token_file, encoding="utf-8") as f:
+            if not f.read().strip():
+                raise PlainError("Token file exists but empty.")
+    except (PlainError, OSError) as exc:
         raise ConfigError(f"in-cluster configuration: {exc}") from exc
     namespace = "default"
     try:
@@ -88,8 +96,8 @@ def _in_cluster(env: Mapping[str, str], directory: str) -> KubeSettings:
     except OSError:
         pass
     return KubeSettings(
-        host=str(config.host),
-        ca_file=config.ssl_ca_cert,
+        host=host,
+        ca_file=ca_file,
         authorization=_bearer(_read_token(token_file)),
         token_file=token_file,
         namespace=namespace,
@@ -98,6 +106,26 @@ def _in_cluster(env: Mapping[str, str], directory: str) -> KubeSettings:
 
 
 def _from_kubeconfig(path: str, context: str | None) -> KubeSettings:
+    if not os.path.isfile(path) and os.pathsep not in path:
+        raise ConfigError(f"no kubeconfig found at {path}")
+    try:
+        plain = plain_kubeconfig(path, context)
+    except PlainError as exc:
+        raise ConfigError(f"kubeconfig {path}: {exc}") from exc
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"kubeconfig {path}: {type(exc).__name__}: {exc}") from exc
+    if plain is None:
+        return _official(path, context)
+    token, token_file, name = plain.pop("token"), plain["token_file"], plain.pop("context")
+    try:
+        authorization = _bearer(_read_token(token_file)) if token_file else (_bearer(token) if token else None)
+    except OSError as exc:
+        raise ConfigError(f"kubeconfig {path}: token file: {exc}") from exc
+    return KubeSettings(**plain, authorization=authorization, source=f"kubeconfig {path} (context {name})")
+
+
+def _official(path: str, context: str | None) -> KubeSettings:
+    """What only the official loader reads (exec plugins, auth providers, merged files...)."""
     from kubernetes.config import kube_config
     from kubernetes.config.config_exception import ConfigException
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from engine.errors import ApiError
-from engine.kube.cache import EventKind, ObjectCache, Projection, drop_paths, key_of, strip
+from engine.kube.cache import EventKind, ObjectCache, Projection, drop_paths, encode, key_of, parse, strip
 from engine.kube.client import KubeClient
 from engine.kube.rest import REASON_INACTIVITY, WatchOptions
 from engine.kube.timing import SYSTEM_CLOCK, Backoff, BackoffPolicy, Clock
@@ -258,7 +258,7 @@ class Informer:
         """Read every page, then swap the cache and deliver the differences in one go."""
         opts = self.options
         version: str | None = "0" if reason is RelistReason.INITIAL else ""
-        items: list[Obj] = []
+        listed: dict[tuple[str, str], bytes] = {}  # JSON, not dicts: a list of 10,000 objects is never all parsed
         token = ""
         while True:
             try:
@@ -275,23 +275,28 @@ class Informer:
             except ApiError as error:
                 if error.status == 410 and token:
                     # The continue token expired (compaction): start over with a consistent read.
-                    items, token, version = [], "", ""
+                    listed, token, version = {}, "", ""
                     continue
                 raise
-            items.extend(self._prepare(item) for item in page.get("items") or ())
+            for item in page.get("items") or ():
+                obj = self._prepare(item)
+                listed[key_of(obj)] = encode(obj)
             if opts.freeze_gc:
                 gc.freeze()
             meta = page.get("metadata") or {}
             token = str(meta.get("continue") or "")
             if not token:
                 break
-        changes = self.cache.replace(items)
+        changes = self.cache.swap(listed)
         self.resource_version = str(meta.get("resourceVersion") or "")
         if self._observer is not None:
             self._observer.relisted(self._label, reason.value)
-        log.debug("listed %s: %d objects, %d changes", self.key, len(items), len(changes))
-        for kind, old, new in changes:
-            self._deliver(kind, old, new)
+        log.debug("listed %s: %d objects, %d changes", self.key, len(listed), len(changes))
+        del listed
+        changes.reverse()  # delivered in order, each dropped once delivered
+        while changes:
+            kind, old, new = changes.pop()
+            self._deliver(kind, parse(old), parse(new))
         self.synced.set()
 
     def _prepare(self, obj: dict[str, Any]) -> dict[str, Any]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
+import orjson
 import pytest
 
 from engine.core.store import ObjectStore
-from engine.kube.cache import HOT, CacheRegistry, EventKind, ObjectCache, drop_paths, strip
+from engine.kube.cache import HOT, CacheRegistry, EventKind, ObjectCache, drop_paths, encode, strip
 from engine.model import GVK
 
 JOB = GVK("batch", "v1", "Job")
@@ -173,3 +175,11 @@ def test_objects_are_kept_as_json_and_recent_reads_stay_parsed() -> None:
     assert cache.get("ns", "a") == second
     assert cache.list("ns")[0] == second
     assert ("ns", "a") in cache.names()
+
+
+def test_kept_json_costs_its_own_size() -> None:
+    """orjson hands back its whole write buffer; the cache keeps a copy of the JSON's own size."""
+    big = {**obj("a"), "spec": {"text": "x" * 700}}
+    blob = encode(big)
+    assert orjson.loads(blob) == big
+    assert sys.getsizeof(blob) < len(blob) + 64

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from engine.kube.config import ConfigError, Credentials, KubeSettings, load_settings
 from engine.kube.timing import ManualClock
@@ -131,3 +133,71 @@ async def test_credentials_refresh_through_the_exec_hook() -> None:
     assert await credentials.refresh() is True
     assert credentials.header() == "Bearer fresh"
     assert calls == [1]
+
+
+@pytest.mark.parametrize("context", ["dev", "lab"])
+def test_plain_kubeconfigs_read_as_the_official_loader_reads_them(kubeconfig: Path, context: str) -> None:
+    """Our reader of plain kubeconfigs (engine.kube.kubeconfig) gives what the official package gives."""
+    from engine.kube.config import _official
+
+    ours, theirs = load_settings(str(kubeconfig), context, environ={}), _official(str(kubeconfig), context)
+    fields = ("host", "verify", "cert_file", "key_file", "authorization", "token_file", "tls_server_name")
+    assert [getattr(ours, f) for f in fields] == [getattr(theirs, f) for f in fields]
+    assert (ours.namespace, ours.source) == (theirs.namespace, theirs.source)
+    assert (ours.ca_file is None) == (theirs.ca_file is None)
+    if ours.ca_file and theirs.ca_file:
+        assert Path(ours.ca_file).read_bytes() == Path(theirs.ca_file).read_bytes()
+
+
+def test_client_certificates_and_server_names_are_read(tmp_path: Path) -> None:
+    """Client certificate and key data become private files; tls-server-name and files relative to the
+    kubeconfig are kept."""
+    cert = base64.b64encode(b"CERT").decode()
+    config = tmp_path / "config"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: k, cluster: {server: 'https://10.1.1.1:6443/', certificate-authority: ca.pem,"
+        " tls-server-name: api.internal}}]\n"
+        f"users: [{{name: u, user: {{client-certificate-data: {cert}, client-key: keys/u.key}}}}]\n"
+        "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
+    )
+    settings = load_settings(str(config), environ={})
+    assert (settings.host, settings.tls_server_name) == ("https://10.1.1.1:6443", "api.internal")
+    assert (settings.ca_file, settings.key_file) == (str(tmp_path / "ca.pem"), str(tmp_path / "keys" / "u.key"))
+    assert settings.cert_file is not None
+    assert Path(settings.cert_file).read_bytes() == b"CERT"
+    assert settings.authorization is None
+
+
+def test_kubeconfigs_beyond_the_plain_ones_go_to_the_official_loader(tmp_path: Path) -> None:
+    """An exec-plugin user is read by the official package: its token, and a refresh hook for later."""
+    credential = {
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "kind": "ExecCredential",
+        "status": {"token": "exec-token"},
+    }
+    plugin = {"apiVersion": "client.authentication.k8s.io/v1", "command": "sh"}
+    plugin["args"] = ["-c", f"echo '{json.dumps(credential)}'"]
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "c",
+        "clusters": [{"name": "k", "cluster": {"server": "https://k.example", "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "u", "user": {"exec": plugin}}],
+        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+    }
+    config = tmp_path / "config"
+    config.write_text(yaml.safe_dump(document))
+    settings = load_settings(str(config), environ={})
+    assert settings.authorization == "Bearer exec-token"
+    assert settings.refresh is not None
+
+
+def test_in_cluster_host_in_ipv6_and_a_missing_ca_are_reported(tmp_path: Path) -> None:
+    """An IPv6 service host is bracketed; a pod without its CA file is told so."""
+    (tmp_path / "token").write_text("sa-token")
+    env = {"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "443"}
+    with pytest.raises(ConfigError, match=r"^in-cluster configuration: Service certification file"):
+        load_settings(environ=env, service_account_dir=str(tmp_path))
+    (tmp_path / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\n")
+    assert load_settings(environ=env, service_account_dir=str(tmp_path)).host == "https://[fd00::1]:443"
