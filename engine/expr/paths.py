@@ -2,8 +2,8 @@
 
 Rules name places in objects with JSONPath (`$.spec.template.spec.containers[*].env`), parsed by
 jsonpath-ng at load time (syntax errors come with their position). Paths made only of fields, `[*]` and
-integer indexes — nearly all of them — run on a small walker of our own, about 20x faster than
-jsonpath-ng's `find`; anything else (filters, slices, `..`) runs through jsonpath-ng.
+integer indexes — nearly all of them — run on a walk generated for the path (engine.expr.walkers),
+about 20x faster than jsonpath-ng's `find`; anything else (filters, slices, `..`) runs through jsonpath-ng.
 
 Writes (`set`, `append`, `upsert`, `remove`, `merge`) mutate the object they are given: callers pass a
 private copy. This module does not evaluate expressions (engine.expr.jmes) nor decide what to write.
@@ -20,6 +20,7 @@ from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
 from jsonpath_ng.ext.parser import parse as parse_jsonpath
 
 from engine.errors import ExpressionError
+from engine.expr.walkers import Walk, generate_walk
 
 _WILD = object()
 
@@ -59,7 +60,7 @@ def _syntax_error(source: str, text: str, error: Exception) -> PathSyntaxError:
 class FieldPath:
     """A compiled JSONPath. Read with `find`/`first`; write with the mutating methods."""
 
-    __slots__ = ("_expr", "_steps", "source")
+    __slots__ = ("_expr", "_steps", "_walks", "source")
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -69,6 +70,8 @@ class FieldPath:
         except (JsonPathLexerError, JsonPathParserError, Exception) as error:
             raise _syntax_error(source, text, error) from None
         self._steps = _simple_steps(self._expr)
+        self._walks: dict[tuple[bool, bool], Walk] = {}
+        """The generated walks of a simple path, by (create, resolve_last), made on first use."""
 
     def __repr__(self) -> str:
         return f"FieldPath({self.source!r})"
@@ -93,7 +96,8 @@ class FieldPath:
         """Every value the path matches."""
         if self._steps is None:
             return [match.value for match in self._expr.find(data)]
-        return [parent[key] for parent, key in self._walk(data, len(self._steps), create=False, resolve_last=True)]
+        walk = self._walks.get((False, True)) or self._generate(create=False, resolve_last=True)
+        return [parent[key] for parent, key in walk(data)]
 
     def first(self, data: Any) -> Any:
         """The first value the path matches, or None."""
@@ -166,7 +170,8 @@ class FieldPath:
     def _slots(self, data: Any, *, create: bool) -> list[tuple[Any, Any]]:
         """(container, key) pairs for the last step of the path."""
         if self._steps is not None:
-            return self._walk(data, len(self._steps), create=create, resolve_last=False)
+            walk = self._walks.get((create, False)) or self._generate(create=create, resolve_last=False)
+            return walk(data)
         expr = self._expr
         # `...[?(filter)].field`: the field of every matched object, whether it exists yet or not.
         right: Any = getattr(expr, "right", None)
@@ -181,7 +186,16 @@ class FieldPath:
                 slots.append((parent, key))
         return slots
 
+    def _generate(self, *, create: bool, resolve_last: bool) -> Walk:
+        """The walk of this simple path, generated (engine.expr.walkers) and kept for the next call."""
+        assert self._steps is not None
+        walk = self._walks[(create, resolve_last)] = generate_walk(
+            self._steps, _WILD, create=create, resolve_last=resolve_last
+        )
+        return walk
+
     def _walk(self, data: Any, depth: int, *, create: bool, resolve_last: bool) -> list[tuple[Any, Any]]:
+        """The interpreted walk: the specification the generated walks are tested against (tests/expr)."""
         assert self._steps is not None
         steps = self._steps
         # The leading field names walk one object, with no list of candidates (most paths are only that).

@@ -251,3 +251,29 @@ def test_remove_agrees_with_a_second_find(data: Any, steps: list[str]) -> None:
 def test_repr() -> None:
     """A compiled path shows its source."""
     assert repr(FieldPath("a.b")) == "FieldPath('a.b')"
+
+
+@pytest.mark.parametrize(("create", "resolve_last"), [(False, False), (False, True), (True, False), (True, True)])
+@given(data=TREES, steps=SIMPLE_PATHS)
+def test_generated_walk_is_the_interpreted_walk(create: bool, resolve_last: bool, data: Any, steps: list[str]) -> None:
+    """A simple path's generated walk finds the same slots, in the same order, as the interpreted walk, and creates
+    the same objects and lists on the way (when it creates)."""
+    path = compile_path(_source(steps))
+    assert path._steps is not None
+    interpreted, generated = copy.deepcopy(data), copy.deepcopy(data)
+    expected = path._walk(interpreted, len(path._steps), create=create, resolve_last=resolve_last)
+    found = path._generate(create=create, resolve_last=resolve_last)(generated)
+    assert found == expected
+    assert generated == interpreted
+
+
+def test_writes_create_what_the_path_names() -> None:
+    """A write through the generated walk creates the missing object, and a list before an index, as the path says."""
+    data: dict[str, Any] = {"spec": {"containers": [{"name": "a"}, {"name": "b", "env": [1]}, 3]}}
+    assert compile_path("$.spec.containers[*].env").append(data, [2]) == 2
+    assert data["spec"]["containers"] == [{"name": "a", "env": [2]}, {"name": "b", "env": [1, 2]}, 3]
+    created: dict[str, Any] = {}
+    assert compile_path("$.a.b[0]").set(created, "x") == 0  # the list is made, but has no item 0 to set
+    assert created == {"a": {"b": []}}
+    assert compile_path("$.a.c.d").find(created) == []
+    assert created == {"a": {"b": []}}  # reading creates nothing
