@@ -82,7 +82,6 @@ class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.closed = False
-        self.used = False
         self.keep = False
         self._buffer = bytearray()
         self._state = "idle"  # idle | head | length | chunk-size | chunk-data | chunk-end | trailer | close
@@ -141,7 +140,6 @@ class _Connection(asyncio.Protocol):
         self._method = method
         self._state = "head"
         self.received = False
-        self.used = True
         self.transport.write(data)
         return self._head, self._done
 
@@ -163,7 +161,8 @@ class _Connection(asyncio.Protocol):
             rest = bytes(buffer[end + 4 :])
             buffer.clear()
             if 100 <= status < 200:  # an interim answer: the real one follows
-                self._feed(rest) if rest else None
+                if rest:
+                    self._feed(rest)
                 return
             connection = headers.get("connection", "").lower()
             self.keep = http11 and "close" not in connection
