@@ -27,6 +27,7 @@ from engine.runtime.logs import configure_logging
 from engine.runtime.metrics import Metrics
 from engine.runtime.reactor import Reactor, ReactorOptions
 from engine.runtime.reload import RuleReloader, load_rules
+from engine.runtime.trim import trim_forever
 from engine.spec import RuleSet
 
 log = logging.getLogger("engine.main")
@@ -143,7 +144,7 @@ class Operator:
                     "metrics_port": health.metrics_port,
                 },
             )
-            tasks: list[asyncio.Task[object]] = []
+            tasks: list[asyncio.Task[object]] = [asyncio.create_task(trim_forever(), name="malloc-trim")]
             elector = self._elector(client, reactor)
             await reactor.start(process=elector is None)
             if elector is not None:
