@@ -51,18 +51,20 @@ def use_clock(clock: Clock) -> contextlib.AbstractContextManager[None]:
     return _ClockScope(clock)
 
 
-_LAST_TIME: list[tuple[datetime, str]] = []
-"""The last time formatted: evaluations within one tick of the clock format it once."""
+_LAST_TIME: list[tuple[tuple[int, ...], str]] = []
+"""The last second formatted: evaluations within one second format it once (a real clock's `now()` differs in
+its microseconds at every call, so the moment itself is not the key)."""
 
 
 def rfc3339(moment: datetime) -> str:
     """Kubernetes' metav1.Time text: UTC, second precision, `Z` suffix."""
-    if _LAST_TIME:
-        last, text = _LAST_TIME[0]
-        if moment == last and moment.tzinfo is last.tzinfo:
-            return text
-    text = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    _LAST_TIME[:] = [(moment, text)]
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    second = (moment.second, moment.minute, moment.hour, moment.day, moment.month, moment.year)
+    if _LAST_TIME and _LAST_TIME[0][0] == second:
+        return _LAST_TIME[0][1]
+    text = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    _LAST_TIME[:] = [(second, text)]
     return text
 
 
