@@ -240,17 +240,19 @@ class _Connection(asyncio.Protocol):
             else:
                 return
 
-    def _finish(self) -> None:
+    def _reset(self) -> None:
+        """Back to waiting for the next exchange (no callbacks of the last one kept)."""
         self._state = "idle"
         self._sink = _drop
         self._on_status = self.on_data = None
+
+    def _finish(self) -> None:
+        self._reset()
         if self._done is not None and not self._done.done():
             self._done.set_result(None)
 
     def _fail(self, error: Exception) -> None:
-        self._state = "idle"
-        self._sink = _drop
-        self._on_status = self.on_data = None
+        self._reset()
         self.keep = False
         for future in (self._head, self._done):
             if future is not None and not future.done():
@@ -306,15 +308,10 @@ class HttpPool:
                 head, done = connection.send(method, data, pieces.append)
                 status, answer = await head
                 await done
-            except HttpError:
-                connection.abort()
-                self._open.discard(connection)
-                if reused and not connection.received and method in _REUSABLE_RETRY:
+            except BaseException as error:
+                self._drop(connection)
+                if isinstance(error, HttpError) and reused and not connection.received and method in _REUSABLE_RETRY:
                     continue  # the server had closed the idle connection: once more on a new one
-                raise
-            except BaseException:
-                connection.abort()
-                self._open.discard(connection)
                 raise
             self._release(connection)
             return status, answer, b"".join(pieces)
@@ -331,7 +328,8 @@ class HttpPool:
     ) -> tuple[int, Headers, bytes]:
         """A GET whose body is a stream of lines: a 2xx answer's lines go to `on_line` as they arrive (the end
         of the body ends the call, with b""); any other answer's body is returned whole. `on_data` is called at
-        every read (an inactivity deadline), `on_head` with the status once it is known. An exception from `on_line` ends the exchange with it."""
+        every read (an inactivity deadline), `on_head` with the status once it is known. An exception from
+        `on_line` ends the exchange with it."""
         data = self._frame("GET", target, headers, None)
         connection, _ = await self._connection()
         pending = bytearray()
@@ -370,8 +368,7 @@ class HttpPool:
             if streaming and pending.strip():
                 on_line(bytes(pending))
         except BaseException:
-            connection.abort()
-            self._open.discard(connection)
+            self._drop(connection)
             raise
         self._release(connection)
         return status, answer, b"".join(error_body)
@@ -439,5 +436,8 @@ class HttpPool:
         if connection.keep and not connection.closed:
             self._idle.append(connection)
         else:
-            connection.abort()
-            self._open.discard(connection)
+            self._drop(connection)
+
+    def _drop(self, connection: _Connection) -> None:
+        connection.abort()
+        self._open.discard(connection)
