@@ -46,7 +46,7 @@ class DependencyIndex:
             {(gvk, namespace): None for gvk, namespace, name, triggered in reads if name is None and not triggered}
         )
         previous = self._by_key.get(key)
-        if previous is not None and set(previous[0]) == set(gets) and set(previous[1]) == set(lists):
+        if previous == (gets, lists):  # same reads in the same order: the usual re-evaluation, nothing to do
             return
         self.forget(key)
         self._by_key[key] = (gets, lists)
