@@ -84,10 +84,8 @@ def _in_cluster(env: Mapping[str, str], directory: str) -> KubeSettings:
             raise PlainError("Service token file does not exist.")
         if not os.path.isfile(ca_file):
             raise PlainError("Service certification file does not exists.")
-        with open(token_file, encoding="utf-8") as f:
-            if not f.read().strip():
-                raise PlainError("Token file exists but empty.")
-    except (PlainError, OSError) as exc:
+        authorization = _bearer(_read_token(token_file))
+    except (PlainError, ConfigError, OSError) as exc:
         raise ConfigError(f"in-cluster configuration: {exc}") from exc
     namespace = "default"
     try:
@@ -98,7 +96,7 @@ def _in_cluster(env: Mapping[str, str], directory: str) -> KubeSettings:
     return KubeSettings(
         host=host,
         ca_file=ca_file,
-        authorization=_bearer(_read_token(token_file)),
+        authorization=authorization,
         token_file=token_file,
         namespace=namespace,
         source=IN_CLUSTER,

@@ -17,6 +17,7 @@ import base64
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -78,7 +79,7 @@ def plain_kubeconfig(path: str, context: str | None) -> dict[str, Any] | None:
     }
 
 
-def in_cluster_host(env: dict[str, str] | Any) -> str:
+def in_cluster_host(env: Mapping[str, str]) -> str:
     """https://host:port of the API server from the pod's service environment (IPv6 in brackets)."""
     host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT")
     if not host or not port:

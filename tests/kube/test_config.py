@@ -201,3 +201,12 @@ def test_in_cluster_host_in_ipv6_and_a_missing_ca_are_reported(tmp_path: Path) -
         load_settings(environ=env, service_account_dir=str(tmp_path))
     (tmp_path / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\n")
     assert load_settings(environ=env, service_account_dir=str(tmp_path)).host == "https://[fd00::1]:443"
+
+
+def test_in_cluster_with_an_empty_token_is_an_error(tmp_path: Path) -> None:
+    """An empty token file is reported once, with the in-cluster prefix and the file."""
+    (tmp_path / "token").write_text("\n")
+    (tmp_path / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\n")
+    env = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+    with pytest.raises(ConfigError, match=r"^in-cluster configuration: token file .*token is empty$"):
+        load_settings(environ=env, service_account_dir=str(tmp_path))
