@@ -23,8 +23,8 @@ log = logging.getLogger("engine.events")
 
 MEMORY = 4096
 """How many distinct events are remembered for aggregation (client-go's bound). An entry is a 16-byte digest of
-(object, type, reason, message) and the Event's name: about 300 bytes, so the full memory costs about 1.2 MiB
-rather than the 5 MiB that whole keys and references took (which showed as RSS growth while it filled)."""
+(object, type, reason, message) and the Event's name: about 300 bytes by count of its objects, about 1.2 MiB
+when full, where whole keys and object references took about four times as much (estimated the same way)."""
 
 
 def _now() -> str:
