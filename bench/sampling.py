@@ -1,16 +1,24 @@
 """Where an operator's time goes: py-spy attached to its process, summarised by function and by area.
 
-`BENCH_PROFILE=DIR python -m bench converge ...` attaches a sampling profiler (py-spy, 100 Hz, without
-stopping the process) to each operator the harness starts and writes `DIR/<peer>-<pid>.txt` (collapsed
-stacks) when it stops; `python -m bench.sampling FILE` prints the summary the docs quote: the share of
-samples per area (our engine's layers, aiohttp, orjson, asyncio, ...) and the functions with the most self
-time. Idle samples (a thread waiting in `select`/`epoll`) are counted apart, so shares are of busy time.
+`BENCH_PROFILE=DIR python -m bench converge ...` attaches a sampling profiler (py-spy, 100 Hz, or
+`BENCH_PROFILE_RATE` Hz: more samples, more of its own cost) to each operator the harness starts, without
+stopping the process, and writes `DIR/<peer>-<pid>.txt` (collapsed stacks) when it stops. `python -m
+bench.sampling FILE` prints the summary the docs quote: the share of samples per area (our engine's layers,
+aiohttp, orjson, asyncio, ...) and the functions with the most self time. Idle samples (a thread waiting in
+`select`/`epoll`) are counted apart, so shares are of busy time.
+
+Busy is not CPU: a process waiting for a core (2 cores shared with kubesim and the harness) is sampled
+where it was preempted, most often in the `send()` that woke kubesim, which then shows as a large share
+of `_SelectorSocketTransport.write` although the kernel side of all syscalls was about 5 % of the
+operator's CPU in converge (/proc stime). `BENCH_PROFILE_GIL=1` samples only while the GIL is held (py-spy
+`--gil`): closer to CPU for Python code, blind to C code that releases the GIL (socket calls, TLS).
 
 What it does not do: no flame graph (`py-spy record --format speedscope` on the same pid gives one).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -62,7 +70,10 @@ def attach(pid: int, directory: Path, label: str) -> Sampler:
     if not Path(spy).exists():
         print("bench: BENCH_PROFILE set but py-spy is not installed (pip install py-spy)", file=sys.stderr)
         return Sampler(None, out)
-    command = [spy, "record", "--pid", str(pid), "--rate", "100", "--nonblocking", "--format", "raw", "-o", str(out)]
+    rate = os.environ.get("BENCH_PROFILE_RATE", "100")
+    command = [spy, "record", "--pid", str(pid), "--rate", rate, "--nonblocking", "--format", "raw", "-o", str(out)]
+    if os.environ.get("BENCH_PROFILE_GIL"):
+        command.append("--gil")
     return Sampler(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out)
 
 
