@@ -12,7 +12,10 @@ informer runs one task doing what client-go's reflector does (controller-runtime
 - a 404 (the kind is no longer served: its CRD was deleted) empties the cache, with DELETEs, and stops.
 Objects are stripped (managedFields, last-applied) and projected before caching. The handler
 `(kind, old, new)` runs on the loop after the cache changed; events delivered before `synced` is set come
-from the initial list (a reactor enqueues those at low priority).
+from the initial list (a reactor enqueues those at low priority). The replaced object of a watch MODIFIED is
+parsed from the cache only when `wants_old` (asked at each such event) says so, or when there is no
+`wants_old`; otherwise `old` is None (parsing it cost as much as the new object, for consumers that mostly
+never read it).
 
 What it does not do: no queue, no rules, no resync timer (level-triggered consumers re-read the cache).
 """
@@ -148,6 +151,7 @@ class Informer:
         clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
         observer: InformerObserver | None = None,
+        wants_old: Callable[[], bool] | None = None,
     ) -> None:
         self.options = options
         self.key = options.key
@@ -161,6 +165,7 @@ class Informer:
         self._clock = clock
         self._rng = rng or random.Random()
         self._observer = observer
+        self._wants_old = wants_old
         self._label = str(options.resource.gvk)
         self._api_version = options.resource.gvk.api_version
         self._kind = options.resource.gvk.kind
@@ -326,8 +331,12 @@ class Informer:
             self.cache.remove(*key_of(obj))
             self._deliver(EventKind.DELETED, obj, None)
             return
-        old = self.cache.upsert(obj)
-        self._deliver(EventKind.ADDED if old is None else EventKind.MODIFIED, old, obj)
+        previous = self.cache.put(obj)
+        if previous is None:
+            self._deliver(EventKind.ADDED, None, obj)
+        else:
+            wants_old = self._wants_old
+            self._deliver(EventKind.MODIFIED, parse(previous) if wants_old is None or wants_old() else None, obj)
 
     def _deliver(self, kind: EventKind, old: Obj | None, new: Obj | None) -> None:
         if self._handler is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import random
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from engine.kube.cache import CacheRegistry
@@ -52,12 +53,23 @@ class InformerSet:
     def informers(self) -> list[Informer]:
         return list(self._informers.values())
 
-    def start(self, options: InformerOptions, handler: Handler | None = None) -> Informer:
-        """Start an informer. Raises `ValueError` when one with the same key is running."""
+    def start(
+        self, options: InformerOptions, handler: Handler | None = None, *, wants_old: Callable[[], bool] | None = None
+    ) -> Informer:
+        """Start an informer (`wants_old`: see engine.kube.informer). Raises `ValueError` when one with the same
+        key is running."""
         key = options.key
         if key in self._informers:
             raise ValueError(f"an informer for {key} is already running")
-        informer = Informer(self._client, options, handler, clock=self._clock, rng=self._rng, observer=self._observer)
+        informer = Informer(
+            self._client,
+            options,
+            handler,
+            clock=self._clock,
+            rng=self._rng,
+            observer=self._observer,
+            wants_old=wants_old,
+        )
         self._informers[key] = informer
         self._caches.attach(informer.cache)
         informer.start()

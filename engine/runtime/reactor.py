@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from engine.core.evaluate import Snapshot, evaluate, report_error
 from engine.core.execute import Executor, Outcome, Result
@@ -39,7 +40,7 @@ from engine.runtime.expectations import Expectations
 from engine.runtime.memo import RecordingCluster, StatusMemo
 from engine.runtime.metrics import Metrics
 from engine.runtime.queue import Priority, WorkQueue
-from engine.spec.ruleset import KindRef, ListLookup, RuleSet
+from engine.spec.ruleset import Document, KindRef, ListLookup, Related, RuleSet
 
 log = logging.getLogger("engine.reactor")
 
@@ -93,6 +94,12 @@ class Reactor:
         self.facts = FactMemo()
         self.expectations = Expectations(time.monotonic, self.options.expectation_timeout)
         self._bindings: dict[GVK, list[Binding]] = {}
+        self._document_kinds_cache: dict[int, list[GVK]] = {}
+        """id(document) -> the kinds it evaluates; cleared with `_bindings` (`_forget_bindings`)."""
+        self._routes: dict[GVK, tuple[_Route, ...]] = {}
+        """Per changed kind, the dynamic documents it is a source of and the triggers it fires; per rule set."""
+        self._synced_kinds: set[GVK] = set()
+        """Kinds whose every informer has listed (an informer never unlists); cleared when watches are planned."""
         self._unresolved: dict[GVK, str] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._sync_task: asyncio.Task[None] | None = None
@@ -162,7 +169,8 @@ class Reactor:
     async def swap(self, ruleset: RuleSet) -> None:
         """Activate a new rule set: re-plan the watches, then re-evaluate every object at low priority."""
         self.ruleset = ruleset
-        self._bindings.clear()
+        self._routes.clear()
+        self._forget_bindings()
         await self._sync_watches()
         for gvk in self._evaluated_kinds():
             for namespace, name in self.informers.names(gvk):
@@ -197,7 +205,7 @@ class Reactor:
             await self._plan_watches()
 
     async def _plan_watches(self) -> None:
-        self._bindings.clear()
+        self._forget_bindings()
         for informer in self.informers.informers():
             if informer.state is InformerState.GONE:  # its kind stopped being served: ask discovery again
                 self.mapper.invalidate(informer.options.resource.gvk.api_version)
@@ -234,7 +242,16 @@ class Reactor:
         for key, options in keys.items():
             if key not in self.informers:
                 log.info("watching %s", key)
-                self.informers.start(options, self._handler(options.resource.gvk))
+                gvk = options.resource.gvk
+                self.informers.start(options, self._handler(gvk), wants_old=partial(self._wants_old, gvk))
+        # Informers stopped above dropped their objects without events, new ones have not listed yet.
+        self._forget_bindings()
+        self._synced_kinds.clear()
+
+    def _forget_bindings(self) -> None:
+        """Bindings depend on the rule set and on the cached dynamic sources: re-derive them on next use."""
+        self._bindings.clear()
+        self._document_kinds_cache.clear()
 
     def _drops(self, ref: KindRef) -> tuple[str, ...] | None:
         """Paths every reader of this kind agreed to drop from its cache (none when any reader needs them)."""
@@ -284,10 +301,7 @@ class Reactor:
             obj = new if new is not None else old
             if obj is None:
                 return
-            informer_synced = all(
-                inf.synced.is_set() for inf in self.informers.informers() if inf.options.resource.gvk == gvk
-            )
-            priority = Priority.NORMAL if informer_synced else Priority.LOW
+            priority = Priority.NORMAL if self._kind_synced(gvk) else Priority.LOW
             meta = obj.get("metadata") or {}
             namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
             if kind is EventKind.DELETED:
@@ -300,6 +314,26 @@ class Reactor:
             self._route(ObjectKey(gvk, namespace, name), obj, old, priority)
 
         return handle
+
+    def _wants_old(self, gvk: GVK) -> bool:
+        """Whether a change of `gvk` is routed by what the object was too (`_route`): a CRD's old versions, a
+        dynamic source's old kind, a trigger's old target. Asked at each event: a rule reload may change it."""
+        return gvk == CRD or bool(self._routes_for(gvk))
+
+    def _kind_synced(self, gvk: GVK) -> bool:
+        """Whether every informer of `gvk` has listed (events before that come from the initial list)."""
+        if gvk in self._synced_kinds:
+            return True
+        if all(inf.synced.is_set() for inf in self.informers.informers() if inf.options.resource.gvk == gvk):
+            self._synced_kinds.add(gvk)
+            return True
+        return False
+
+    def _routes_for(self, gvk: GVK) -> tuple[_Route, ...]:
+        routes = self._routes.get(gvk)
+        if routes is None:
+            routes = self._routes[gvk] = _routes(self.ruleset, gvk)
+        return routes
 
     def _route(self, key: ObjectKey, obj: Obj, old: Obj | None, priority: Priority) -> None:
         gvk, namespace, name = key.gvk, key.namespace, key.name
@@ -316,18 +350,17 @@ class Reactor:
             self.queue.add(key, priority)
         for dependent in self.deps.dependents(gvk, namespace, name):
             self.queue.add(dependent, priority)
-        for document in self.ruleset.documents:
-            dynamic = document.target.dynamic
-            if dynamic is not None and dynamic.source.gvk == gvk:
-                self._bindings.clear()
+        for route in self._routes_for(gvk):
+            document = route.document
+            if route.source:
+                self._forget_bindings()
                 self.request_sync()
                 for bound in dynamic_bindings(document, [obj, *([old] if old is not None else [])]):
-                    for namespace, name in self.informers.names(bound):
-                        self.queue.add(ObjectKey(bound, namespace, name), Priority.LOW)
-            for related in document.related.values():
+                    for bound_namespace, bound_name in self.informers.names(bound):
+                        self.queue.add(ObjectKey(bound, bound_namespace, bound_name), Priority.LOW)
+            for related in route.triggers:
                 trigger = related.trigger
-                if trigger is None or related.lookup.kind.gvk != gvk or not isinstance(related.lookup, ListLookup):
-                    continue
+                assert trigger is not None
                 for changed in (obj, old):
                     if changed is None:
                         continue
@@ -345,7 +378,14 @@ class Reactor:
                         self.queue.add(ObjectKey(kind, str(target_ns or ""), target_name), priority)
 
     def _document_kinds(self, document: object) -> list[GVK]:
-        return [gvk for gvk, bindings in self._all_bindings().items() if any(b.document is document for b in bindings)]
+        """The kinds `document` evaluates (a trigger requeues its target under each)."""
+        kinds = self._document_kinds_cache.get(id(document))
+        if kinds is None:
+            kinds = [
+                gvk for gvk, bindings in self._all_bindings().items() if any(b.document is document for b in bindings)
+            ]
+            self._document_kinds_cache[id(document)] = kinds
+        return kinds
 
     def _all_bindings(self) -> dict[GVK, list[Binding]]:
         return {gvk: self._bindings_for(gvk) for gvk in self._evaluated_kinds()}
@@ -441,6 +481,33 @@ class Reactor:
             return False
         current = self.informers.get(action.ref.gvk, action.ref.namespace, action.ref.name)
         return current is not None and self.memo.already_applied(action, current)
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """What a change of one kind reaches in one document besides the object itself and its dependents: the
+    document's dynamic kinds when the kind is their source, the list lookups whose triggers map the change to
+    evaluated objects."""
+
+    document: Document
+    source: bool
+    triggers: tuple[Related, ...]
+
+
+def _routes(ruleset: RuleSet, gvk: GVK) -> tuple[_Route, ...]:
+    """The routes of a change of `gvk`, in rule-set order (computed once per kind and rule set)."""
+    routes = []
+    for document in ruleset.documents:
+        dynamic = document.target.dynamic
+        source = dynamic is not None and dynamic.source.gvk == gvk
+        triggers = tuple(
+            related
+            for related in document.related.values()
+            if related.trigger is not None and related.lookup.kind.gvk == gvk and isinstance(related.lookup, ListLookup)
+        )
+        if source or triggers:
+            routes.append(_Route(document, source, triggers))
+    return tuple(routes)
 
 
 def _combine(current: tuple[Outcome, float], result: Result) -> tuple[Outcome, float]:

@@ -59,6 +59,16 @@ def test_upsert_returns_the_replaced_object() -> None:
     assert len(cache) == 1
 
 
+def test_put_returns_the_replaced_object_as_json() -> None:
+    """put stores like upsert but returns what it replaced unparsed (None when the object is new)."""
+    cache = ObjectCache(JOB)
+    first = obj("a")
+    assert cache.put(first) is None
+    assert cache.put(obj("a", rv="2")) == encode(first)
+    assert cache.get("ns", "a") == obj("a", rv="2")
+    assert len(cache) == 1
+
+
 def test_strip_drops_managed_fields_and_last_applied_only() -> None:
     """strip removes managedFields and kubectl's last-applied annotation and nothing else."""
     o = obj("a")
@@ -158,15 +168,16 @@ def test_registry_select_unions_caches_without_duplicates() -> None:
 
 def test_objects_are_kept_as_json_and_recent_reads_stay_parsed() -> None:
     """The cache keeps JSON bytes: a read parses, the most recent reads are kept parsed (and shared), a write
-    drops its object's parsed copy, and only the last HOT reads stay parsed."""
+    keeps the written object as its parsed copy, and only the last HOT reads or writes stay parsed."""
     cache = ObjectCache(JOB)
     cache.upsert(obj("a"))
     first = cache.get("ns", "a")
     assert first == obj("a")
     assert cache.get("ns", "a") is first
-    cache.upsert(obj("a", rv="2"))
+    written = obj("a", rv="2")
+    cache.upsert(written)
     second = cache.get("ns", "a")
-    assert second == obj("a", rv="2")
+    assert second is written
     assert second is not first
     for index in range(HOT):
         cache.upsert(obj(f"b{index}"))

@@ -146,6 +146,30 @@ async def test_live_events_update_the_cache_then_reach_the_handler(
     await informer.stop()
 
 
+async def test_modified_carries_the_old_object_only_while_the_consumer_wants_it(
+    api: FakeApi, vclient: KubeClient, vclock: ManualClock
+) -> None:
+    """With `wants_old`, a MODIFIED carries the replaced object when it answers True and None when it answers
+    False (asked at each event); it stays a MODIFIED either way."""
+    wanted = [False]
+    recorder = Recorder()
+    informer = Informer(
+        vclient, InformerOptions(JOBS, backoff=NO_JITTER), recorder, clock=vclock, wants_old=lambda: wanted[0]
+    )
+    recorder.informer = informer
+    informer.start()
+    await asyncio.wait_for(informer.synced.wait(), 2)
+    await eventually(lambda: len(api.watchers) == 1)
+    api.add(JOBS, job("a"))
+    api.modify(JOBS, "ns", "a", spec={"x": 1})
+    await eventually(lambda: len(recorder.events) == 2)
+    wanted[0] = True
+    api.modify(JOBS, "ns", "a", spec={"x": 2})
+    await eventually(lambda: len(recorder.events) == 3)
+    assert recorder.events == [("ADDED", "a", "", "101"), ("MODIFIED", "a", "", "102"), ("MODIFIED", "a", "102", "103")]
+    await informer.stop()
+
+
 async def test_normal_end_rewatches_at_once_from_the_last_bookmark(
     api: FakeApi, vclient: KubeClient, vclock: ManualClock
 ) -> None:
