@@ -122,6 +122,7 @@ class KubeClient:
         self._pool: HttpPool | None = None
         self._inflight = asyncio.Semaphore(self.options.max_inflight)
         self._watch_slots = asyncio.Semaphore(self.options.max_watches)
+        self._manager_query = urlencode({"fieldManager": self.options.field_manager})
 
     async def __aenter__(self) -> KubeClient:
         return self
@@ -245,11 +246,16 @@ class KubeClient:
         `retry=False` makes one attempt (plus the 401 re-authentication); `limited=False` skips the write
         token bucket (leader election: a renewal must never queue behind a burst of writes)."""
         write = verb in WRITES
-        query = dict(params or {})
-        if write and self.options.field_manager and method != "DELETE":
-            query["fieldManager"] = self.options.field_manager
+        manager = self.options.field_manager if write and method != "DELETE" else ""
+        if params:
+            query = dict(params)
+            if manager:
+                query["fieldManager"] = manager
+            target = f"{path}?{urlencode(query)}"
+        else:  # most requests: a write with only its field manager, or a read with no parameters at all
+            target = f"{path}?{self._manager_query}" if manager else path
         data = orjson.dumps(body, default=encode_default) if body is not None else None
-        backoff = Backoff(self.options.retry_backoff, self._clock, self._rng)
+        backoff: Backoff | None = None
         retries = self.options.retries if retry else 0
         auth_retried = False
         attempt = 0
@@ -257,14 +263,13 @@ class KubeClient:
             if write and limited:
                 await self.write_limiter.acquire()
             try:
-                status, headers, raw = await self._send(
-                    method, path, params=query, data=data, content_type=content_type, verb=verb
-                )
+                status, headers, raw = await self._send(method, target, data=data, content_type=content_type, verb=verb)
             except ApiError as exc:
                 safe = idempotent or isinstance(exc.__cause__, _CONNECT_ERRORS)
                 if not safe or attempt >= retries:
                     raise
                 attempt += 1
+                backoff = backoff or Backoff(self.options.retry_backoff, self._clock, self._rng)
                 await self._clock.sleep(backoff.next_delay())
                 continue
             if status < 400:
@@ -280,16 +285,17 @@ class KubeClient:
             if write and status == 429 and retry_after:
                 self.write_limiter.hold(retry_after)
             attempt += 1
+            backoff = backoff or Backoff(self.options.retry_backoff, self._clock, self._rng)
             await self._clock.sleep(max(backoff.next_delay(), retry_after))
 
     async def _send(
-        self, method: str, path: str, *, params: Mapping[str, str], data: bytes | None, content_type: str, verb: Verb
+        self, method: str, target: str, *, data: bytes | None, content_type: str, verb: Verb
     ) -> tuple[int, Mapping[str, str], bytes]:
+        """One attempt at `target` (the path and its query)."""
         headers = {"Content-Type": content_type} if data is not None else {}
         auth = self.credentials.header()
         if auth:
             headers["Authorization"] = auth
-        target = f"{path}?{urlencode(params)}" if params else path
         started = self._clock.monotonic()
         code = 0
         try:
@@ -297,9 +303,9 @@ class KubeClient:
                 code, answer, raw = await self._http().request(method, target, headers, data)
                 return code, answer, raw
         except TimeoutError as exc:
-            raise ApiError(0, REASON_TIMEOUT, f"{method} {path}: no answer in time") from exc
+            raise ApiError(0, REASON_TIMEOUT, f"{method} {_path(target)}: no answer in time") from exc
         except (HttpError, OSError) as exc:
-            raise ApiError(0, REASON_CONNECTION, f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+            raise ApiError(0, REASON_CONNECTION, f"{method} {_path(target)}: {type(exc).__name__}: {exc}") from exc
         finally:
             if self._observer is not None:
                 self._observer.api_request(verb.value, code, self._clock.monotonic() - started)
@@ -368,3 +374,8 @@ class KubeClient:
 
 
 _CONNECT_ERRORS = (ConnectError,)
+
+
+def _path(target: str) -> str:
+    """A request target without its query (errors name the path)."""
+    return target.partition("?")[0]
