@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 JSON: TypeAlias = Any
 """A value decoded from JSON/YAML: dict, list, str, int, float, bool or None."""
@@ -54,9 +54,12 @@ class ResourceType:
     namespaced: bool = True
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class ObjectKey:
-    """What the work queue holds: one evaluated object, by kind and name. Namespace is "" when cluster-scoped."""
+class ObjectKey(NamedTuple):
+    """What the work queue holds: one evaluated object, by kind and name. Namespace is "" when cluster-scoped.
+
+    A named tuple, not a frozen dataclass: the queue, the dependency index and the expectations make, hash and
+    compare keys on every watch event, and a tuple does all three in C (a frozen dataclass's generated
+    __init__, __hash__ and __eq__ run as Python code)."""
 
     gvk: GVK
     namespace: str
