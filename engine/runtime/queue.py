@@ -44,6 +44,10 @@ class Priority(enum.IntEnum):
     """Live changes."""
 
 
+_LABELS = {priority: priority.name.lower() for priority in Priority}
+"""The metric label of each priority (an enum's `name` is a Python-level property)."""
+
+
 @dataclass(frozen=True, slots=True)
 class QueueOptions:
     """Requeue pacing: per-key exponential delay bounds and the global retry token bucket."""
@@ -125,7 +129,7 @@ class WorkQueue(Generic[K]):
             self._added_at[key] = self._clock.monotonic()
             self._wake()
         if self._observer is not None:
-            self._observer.queue_added(priority.name.lower())
+            self._observer.queue_added(_LABELS[priority])
             self._observer.queue_depth(len(self._queued))
 
     async def get(self) -> K | None:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 from kube.fakeapi import JOBS, FakeApi, eventually
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
 from engine.kube.client import KubeClient
 from engine.kube.config import KubeSettings
 from engine.kube.informer import Informer, InformerOptions
 from engine.kube.timing import ManualClock
+from engine.runtime.metrics import _FAST as FAST
+from engine.runtime.metrics import _SLOW as SLOW
 from engine.runtime.metrics import Metrics
 from engine.runtime.queue import Priority, WorkQueue
 
@@ -71,3 +75,46 @@ async def test_client_informer_and_queue_report_into_one_registry(api: FakeApi) 
     assert value("op_events_received_total", {"kind": "batch/v1/Job", "type": "ADDED"}) == 1
     assert value("op_queue_adds_total", {"priority": "low"}) == 1
     assert value("op_queue_depth") == 1
+
+
+def _masked(body: bytes) -> str:
+    """The exposition with `_created` timestamps replaced (they differ by construction time)."""
+    return re.sub(r"(_created(\{[^}]*\})? )\S+", r"\1T", body.decode())
+
+
+def test_exposition_is_prometheus_clients_own() -> None:
+    """The lock-free counters, histograms and queue gauge expose exactly the series prometheus_client's own
+    Counter, Histogram and Gauge would: names, labels, cumulative buckets, sums, `_created`, and the series of
+    a metric without labels at 0 before any update."""
+    ours = Metrics("op")
+    reference = CollectorRegistry(auto_describe=True)
+    events = Counter("op_events_received", "Watch events received.", ["kind", "type"], registry=reference)
+    Counter("op_watch_restarts", "Watch restarts.", ["kind", "reason"], registry=reference)
+    Counter("op_relists", "Full LISTs into an informer cache.", ["kind", "reason"], registry=reference)
+    depth = Gauge("op_queue_depth", "Keys waiting to be evaluated.", registry=reference)
+    Counter("op_queue_adds", "Keys added to the work queue.", ["priority"], registry=reference)
+    Counter("op_queue_retries", "Rate-limited requeues.", registry=reference)
+    wait = Histogram("op_queue_wait_seconds", "Time a key waited in the queue.", buckets=SLOW, registry=reference)
+    Histogram("op_queue_work_seconds", "Time from handing a key out to done.", buckets=SLOW, registry=reference)
+    evaluations = Counter("op_evaluations", "Rule evaluations by outcome.", ["rule", "outcome"], registry=reference)
+    seconds = Histogram(
+        "op_evaluation_seconds", "Evaluation latency per rule.", ["rule"], buckets=FAST, registry=reference
+    )
+    Counter("op_actions", "Actions executed, by verb and result.", ["verb", "result"], registry=reference)
+    Counter("op_api_requests", "Kubernetes API requests.", ["verb", "code"], registry=reference)
+    Histogram("op_api_request_seconds", "Kubernetes API latency.", ["verb"], buckets=SLOW, registry=reference)
+    Counter("op_reloads", "Rule-set reloads by result.", ["result"], registry=reference)
+    Info("op_ruleset", "The active rule set.", registry=reference)
+    Gauge("op_leader", "1 while this process holds the leader lease.", registry=reference)
+    assert _masked(ours.render()[0]) == _masked(generate_latest(reference))
+    for value in (0.0005, 0.3, 0.001, 400.0):  # on a bound, between bounds, beyond the last bound
+        ours.queue_waited(value)
+        wait.observe(value)
+        ours.evaluated("r", "decided", value)
+        seconds.labels("r").observe(value)
+        evaluations.labels("r", "decided").inc()
+    ours.event_received("batch/v1/Job", "ADDED")
+    events.labels("batch/v1/Job", "ADDED").inc()
+    ours.queue_depth(7)
+    depth.set(7)
+    assert _masked(ours.render()[0]) == _masked(generate_latest(reference))
