@@ -447,9 +447,11 @@ class Reactor:
             if not evaluation.decisions:
                 self.metrics.evaluated("none", "nothing", seconds)
         outcome, delay = Outcome.DONE, 0.0
+        debug = log.isEnabledFor(logging.DEBUG)
         for decision in evaluation.decisions:
-            for line in _decision_log(key, decision):
-                log.debug(line, extra={"rule": decision.provenance.rule, "object": str(key)})
+            if debug:  # the lines are built only when they are written
+                for line in _decision_log(key, decision):
+                    log.debug(line, extra={"rule": decision.provenance.rule, "object": str(key)})
             result = await self._execute(decision)
             self.expectations.expect(key, result.written, self.informers.get)
             if result.error:
