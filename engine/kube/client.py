@@ -299,8 +299,10 @@ class KubeClient:
         started = self._clock.monotonic()
         code = 0
         try:
-            async with self._inflight, asyncio.timeout(self.options.request_timeout):
-                code, answer, raw = await self._http().request(method, target, headers, data)
+            async with self._inflight:
+                code, answer, raw = await self._http().request(
+                    method, target, headers, data, timeout=self.options.request_timeout
+                )
                 return code, answer, raw
         except TimeoutError as exc:
             raise ApiError(0, REASON_TIMEOUT, f"{method} {_path(target)}: no answer in time") from exc
@@ -348,14 +350,20 @@ class KubeClient:
             count += 1
             on_event(event)
 
-        def on_data() -> None:
-            deadline.reschedule(loop.time() + idle)
-
         try:
-            async with self._watch_slots, asyncio.timeout(idle) as deadline:
-                status, answer, raw = await self._http().stream(
-                    target, headers, on_line, on_data=on_data, max_line=self.options.max_line_bytes, on_head=on_head
-                )
+            async with self._watch_slots, asyncio.timeout(None) as deadline:
+                silence = _Silence(loop, idle, deadline)
+                try:
+                    status, answer, raw = await self._http().stream(
+                        target,
+                        headers,
+                        on_line,
+                        on_data=silence.heard,
+                        max_line=self.options.max_line_bytes,
+                        on_head=on_head,
+                    )
+                finally:
+                    silence.stop()
         except TimeoutError as exc:
             if deadline.expired():
                 raise ApiError(0, REASON_INACTIVITY, f"watch {path}: nothing received for {idle:g} s") from exc
@@ -374,6 +382,32 @@ class KubeClient:
 
 
 _CONNECT_ERRORS = (ConnectError,)
+
+
+class _Silence:
+    """Expires `timeout` once nothing was heard for `idle` seconds. A read only notes its time; one timer looks
+    at the earliest moment the silence could have lasted `idle`, and moves itself on when something was heard
+    since (moving the timeout itself at every read made and cancelled a timer handle per watch event)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, idle: float, timeout: asyncio.Timeout) -> None:
+        self._loop = loop
+        self._idle = idle
+        self._timeout = timeout
+        self._last = loop.time()
+        self._handle = loop.call_at(self._last + idle, self._check)
+
+    def heard(self) -> None:
+        self._last = self._loop.time()
+
+    def stop(self) -> None:
+        self._handle.cancel()
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        if now >= self._last + self._idle:
+            self._timeout.reschedule(now)
+        else:
+            self._handle = self._loop.call_at(self._last + self._idle, self._check)
 
 
 def _path(target: str) -> str:

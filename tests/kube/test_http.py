@@ -203,6 +203,18 @@ async def test_a_cancelled_request_drops_its_connection(script: Script) -> None:
     pool.close()
 
 
+async def test_a_request_past_its_timeout_fails_and_drops_its_connection(script: Script) -> None:
+    """`timeout` bounds the exchange: an answer that stops halfway fails with TimeoutError, its connection is
+    dropped, and the next request gets a new one."""
+    script.answers = [[b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial"], ok(b"fresh")]
+    pool = HttpPool(script.url, ssl_context=None)
+    with pytest.raises(TimeoutError, match="no answer in time"):
+        await pool.request("GET", "/", {}, None, timeout=0.2)
+    assert (await pool.request("GET", "/", {}, None, timeout=5))[2] == b"fresh"
+    assert script.connections == 2
+    pool.close()
+
+
 def test_only_http_urls_are_accepted() -> None:
     with pytest.raises(ValueError, match="not an http"):
         HttpPool("ftp://example.com", ssl_context=None)
