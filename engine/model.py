@@ -9,6 +9,7 @@ defines the vocabulary; it does no I/O and knows nothing of any particular rule 
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeAlias
@@ -34,6 +35,9 @@ class GVK:
 
     @classmethod
     def of(cls, api_version: str, kind: str) -> GVK:
+        """The GVK of an apiVersion and a kind: one shared instance per pair (see `_gvk_of`)."""
+        if cls is GVK:
+            return _gvk_of(api_version, kind)
         group, _, version = api_version.rpartition("/")
         return cls(group, version, kind)
 
@@ -43,6 +47,15 @@ class GVK:
 
     def __str__(self) -> str:
         return f"{self.api_version}/{self.kind}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _gvk_of(api_version: str, kind: str) -> GVK:
+    """Object references name their kind as text, and the executor, the expectations and the caches turn it
+    into a GVK for every write and look it up in dicts: one instance per pair spares the frozen dataclass's
+    __init__, and a dict lookup of the same instance never calls its __eq__."""
+    group, _, version = api_version.rpartition("/")
+    return GVK(group, version, kind)
 
 
 @dataclass(frozen=True, slots=True)

@@ -243,7 +243,8 @@ class Reactor:
             if key not in self.informers:
                 log.info("watching %s", key)
                 gvk = options.resource.gvk
-                self.informers.start(options, self._handler(gvk), wants_old=partial(self._wants_old, gvk))
+                wants_old = partial(self._wants_old, gvk, gvk == CRD)
+                self.informers.start(options, self._handler(gvk), wants_old=wants_old)
         # Informers stopped above dropped their objects without events, new ones have not listed yet.
         self._forget_bindings()
         self._synced_kinds.clear()
@@ -315,10 +316,10 @@ class Reactor:
 
         return handle
 
-    def _wants_old(self, gvk: GVK) -> bool:
+    def _wants_old(self, gvk: GVK, crd: bool) -> bool:
         """Whether a change of `gvk` is routed by what the object was too (`_route`): a CRD's old versions, a
         dynamic source's old kind, a trigger's old target. Asked at each event: a rule reload may change it."""
-        return gvk == CRD or bool(self._routes_for(gvk))
+        return crd or bool(self._routes_for(gvk))
 
     def _kind_synced(self, gvk: GVK) -> bool:
         """Whether every informer of `gvk` has listed (events before that come from the initial list)."""
