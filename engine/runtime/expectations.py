@@ -27,8 +27,11 @@ Identity = tuple[GVK, str, str]
 Lookup = Callable[[GVK, str, str], Obj | None]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Expected:
+    """One write awaited. Compared by identity: the lists below hold each item once, and finding it there
+    must not compare every field (a generated __eq__ ran as Python code per element)."""
+
     owner: ObjectKey
     identity: Identity
     resource_version: str
