@@ -125,6 +125,7 @@ class Names:
         self._looked_up = trace._looked_up  # recorded raw, summarised when the trace is read
         self._reads = reads
         self._pure: frozenset[str] = frozenset()
+        self._selected: dict[tuple[GVK, str | None, str, Any], list[Obj]] = {}
         self._kept: dict[str, Any] = {}
         resolve = self._produce
         if kept is not None:
@@ -201,12 +202,13 @@ class Names:
             scope = self.namespace
         self._reads.append((gvk, scope, None, related.trigger is not None))
         items: list[Obj]
+        shared: list[Obj] | None = None
         if lookup.match:
-            wanted = [(path, value.render(root)) for path, value in lookup.match]
-            (path, value), rest = wanted[0], wanted[1:]
-            items = list(self.store.select(gvk, scope, path, value))
+            (path, template), *rest = lookup.match
+            items = shared = self._select(gvk, scope, path, template.render(root))
             if rest:
-                items = [item for item in items if all(field_value(item, p) == v for p, v in rest)]
+                wanted = [(p, value.render(root)) for p, value in rest]
+                items = [item for item in items if all(field_value(item, p) == v for p, v in wanted)]
         else:
             items = list(self.store.list(gvk, scope))
         if lookup.where is not None and items:
@@ -229,7 +231,20 @@ class Names:
             items = [item for _, _, item in keyed]
         if lookup.first:
             return items[0] if items else None
-        return items
+        return list(items) if items is shared else items
+
+    def _select(self, gvk: GVK, scope: str | None, path: str, value: Any) -> list[Obj]:
+        """The store's objects whose field at `path` equals `value`, asked once per evaluation: lookups that filter
+        the same objects differently (this one's active request, its stale ones) share one answer (never mutated:
+        each lookup filters it into a list of its own)."""
+        try:
+            key = (gvk, scope, path, value)
+            found = self._selected.get(key)
+        except TypeError:  # a value that cannot be a key (a list, an object): asked each time
+            return list(self.store.select(gvk, scope, path, value))
+        if found is None:
+            found = self._selected[key] = list(self.store.select(gvk, scope, path, value))
+        return found
 
     def _fact(self, form: FactForm) -> Any:
         root = cast(Context, self._root())
