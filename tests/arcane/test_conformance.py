@@ -142,15 +142,19 @@ def test_backfill_job_matches_the_go_operator(
 def test_streaming_job_matches_the_go_operator(
     ruleset: RuleSet, mock_world: tuple[MemoryCluster, dict[str, Any]]
 ) -> None:
-    """After the backfill, the streaming Job equals the Go operator's field by field (plus the `streamId` label)."""
+    """After the backfill, the streaming Job equals the Go operator's field by field (plus the `streamId` label and
+    the `arcane/spec-generation` annotation)."""
     cluster, stream = mock_world
     stream = copy.deepcopy(stream)
     stream["status"] = {"phase": "Pending"}
-    cluster.put(stream)
+    stored = cluster.put(stream)
     decisions = step(ruleset, cluster, GVK.of_object(stream), "default", stream["metadata"]["name"])
     job = created(decisions, "Job")
     expected = load("expected/mock-v0-streaming-job.yaml")
     expected["metadata"]["labels"]["streamId"] = stream["metadata"]["name"]
+    # The stream's uid and generation: a later evaluation knows the Job is current without hashing the spec.
+    meta = stored["metadata"]
+    expected["metadata"]["annotations"]["arcane/spec-generation"] = f"{meta['uid']}/{meta['generation']}"
     assert job == expected
 
 
@@ -202,6 +206,9 @@ def test_cronjob_matches_the_go_operator(ruleset: RuleSet) -> None:
     spec_json = go_json(stream["spec"])
     spec_hash = hashlib.md5(spec_json.encode(), usedforsecurity=False).hexdigest()
     expected["metadata"]["annotations"]["configuration-hash"] = spec_hash
+    # Ours only: the stream's uid and generation, so a later evaluation knows the CronJob is current without a hash.
+    meta = stream["metadata"]
+    expected["metadata"]["annotations"]["arcane/spec-generation"] = f"{meta['uid']}/{meta['generation']}"
     expected["metadata"]["ownerReferences"][0]["uid"] = stream["metadata"]["uid"]
     container = expected["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     for variable in container["env"]:
