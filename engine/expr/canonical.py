@@ -46,26 +46,35 @@ def go_json(value: Any, *, sort_keys: bool = True) -> str:
     return text
 
 
-_INTEGRAL = re.compile(r"\.0(?:[,\]}]|$)")
-_EXPONENT = re.compile(r"e[-+][0-9]")
-_NEGATIVE_EXPONENT = re.compile(r"e-[0-9]")
-
-
 def _suspect(text: str) -> bool:
     """Whether the text may hold a number Go writes otherwise: integral (`1.0`, before `,`, `]`, `}` or the end)
     or with an exponent (`1e-7`, `1e+16`). Strings that merely look so only cost the careful pass.
 
-    Each pattern begins with a literal, which the regular expression engine finds at C speed; a pattern beginning
-    with a digit, or one alternation of them all, would try a match at most characters of the text."""
-    exponents = _EXPONENT if "+" in text else _NEGATIVE_EXPONENT  # `+` is rare in JSON text: one quick look
-    return any(_after_digit(text, found) for found in _INTEGRAL.finditer(text)) or any(
-        _after_digit(text, found) for found in exponents.finditer(text)
+    Each look is `str.find` of a two-character literal (`.0`, `e-`, `e+`, the last only when the text has a `+`,
+    found by a one-character search), with the characters around it checked only where it is: str.find skips
+    through the text at C speed where a regular expression tries a match at every character that could begin
+    one (about a fifth fewer instructions for a stream's spec, measured with callgrind)."""
+    return (
+        _around(text, ".0", _CLOSERS)
+        or _around(text, "e-", _DIGITS)
+        or ("+" in text and _around(text, "e+", _DIGITS))
     )
 
 
-def _after_digit(text: str, found: re.Match[str]) -> bool:
-    start = found.start()
-    return text[start - 1 : start].isdigit()
+_CLOSERS = frozenset(",]}")
+_DIGITS = frozenset("0123456789")
+
+
+def _around(text: str, literal: str, after: frozenset[str]) -> bool:
+    """Whether two-character `literal` follows a digit and precedes a character of `after` (for `.0`, also the
+    end of the text)."""
+    start = text.find(literal)
+    while start > 0:
+        end = start + 2
+        if text[start - 1] in _DIGITS and (text[end : end + 1] in after or (end == len(text) and after is _CLOSERS)):
+            return True
+        start = text.find(literal, end)
+    return False
 
 
 def _go_number(match: re.Match[str]) -> str:
