@@ -55,9 +55,7 @@ def _suspect(text: str) -> bool:
     through the text at C speed where a regular expression tries a match at every character that could begin
     one (about a fifth fewer instructions for a stream's spec, measured with callgrind)."""
     return (
-        _around(text, ".0", _CLOSERS)
-        or _around(text, "e-", _DIGITS)
-        or ("+" in text and _around(text, "e+", _DIGITS))
+        _around(text, ".0", _CLOSERS) or _around(text, "e-", _DIGITS) or ("+" in text and _around(text, "e+", _DIGITS))
     )
 
 

@@ -58,7 +58,7 @@ def compile_template(value: Any, compile_expression: Callable[[str], Evaluable])
     """Compile a YAML value into a Template. `compile_expression` raises on a bad expression."""
     found: list[Evaluable] = []
     render, constant = _compile(value, compile_expression, found)
-    if not constant and isinstance(value, dict | list):
+    if not constant and (isinstance(value, dict | list) or (isinstance(value, str) and len(split_text(value)) > 1)):
         render = _generated(value, found) or render
     return Template(value, render, constant, tuple(found))
 
@@ -191,7 +191,7 @@ def _compile_text(
     return render, False
 
 
-# --- mappings and lists as one generated function ------------------------------------------------------------
+# --- mappings, lists and texts of several pieces as one generated function ---------------------------------
 
 
 class _Source:
@@ -255,7 +255,7 @@ nothing again."""
 
 
 def _generated(value: Any, expressions: list[Evaluable]) -> Render | None:
-    """The render function of a mapping or list template, generated (None when Python cannot compile it: a value
+    """The render function of a mapping, list or text template, generated (None when Python cannot compile it: a value
     nested too deeply; the closures render it then)."""
     functions = tuple(expression.evaluate for expression in expressions)
     key = (repr(value), tuple(map(id, functions)))
