@@ -276,6 +276,20 @@ class Functions(jmespath_functions.Functions):
             return None
         return next((c for c in conditions if isinstance(c, dict) and c.get("type") == condition_type), None)
 
+    @sig({"types": []}, {"types": []})
+    def _func_owned_by(self, obj: Any, owner: Any) -> bool:
+        """owned_by(object, owner) -> boolean: whether an entry of the object's `metadata.ownerReferences` names the
+        owner's `metadata.uid` (false for null, or an owner without a uid).
+
+        Example: owned_by({metadata: {ownerReferences: [{uid: 'u1'}]}}, {metadata: {uid: 'u1'}})"""
+        if not isinstance(obj, dict) or not isinstance(owner, dict):
+            return False
+        uid = (owner.get("metadata") or {}).get("uid")
+        references = (obj.get("metadata") or {}).get("ownerReferences")
+        if not uid or not isinstance(references, list):
+            return False
+        return any(isinstance(reference, dict) and reference.get("uid") == uid for reference in references)
+
     # --- time -------------------------------------------------------------------------------------
 
     @sig()

@@ -28,6 +28,7 @@ CUSTOM = [
     "matches",
     "md5",
     "now",
+    "owned_by",
     "parse_json",
     "replace",
     "sha256",
@@ -193,6 +194,21 @@ def test_condition_finds_a_status_condition() -> None:
     assert evaluate("condition(@, 'Suspended')", job) is None
     assert evaluate("condition(`null`, 'Complete')") is None
     assert evaluate("condition(@, 'Complete')", {"status": {"conditions": "bad"}}) is None
+
+
+def test_owned_by_reads_owner_references() -> None:
+    """owned_by() is true when an owner reference names the owner's uid, false for another uid, for objects without
+    references or with malformed ones, for an owner without a uid, and for null."""
+    owner = {"metadata": {"uid": "u1"}}
+    job = {"metadata": {"ownerReferences": [{"uid": "u0"}, "bad", {"uid": "u1"}]}}
+    data = {"job": job, "owner": owner}
+    assert evaluate("owned_by(job, owner)", data) is True
+    assert evaluate("owned_by(job, other)", {**data, "other": {"metadata": {"uid": "u2"}}}) is False
+    assert evaluate("owned_by(job, other)", {**data, "other": {"metadata": {}}}) is False
+    assert evaluate("owned_by(bare, owner)", {**data, "bare": {"metadata": {}}}) is False
+    assert evaluate("owned_by(odd, owner)", {**data, "odd": {"metadata": {"ownerReferences": "u1"}}}) is False
+    assert evaluate("owned_by(`null`, owner)", data) is False
+    assert evaluate("owned_by(job, `null`)", data) is False
 
 
 def test_type_counts_rule_contexts_as_objects() -> None:
