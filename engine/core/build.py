@@ -23,8 +23,30 @@ class RequirementError(ExpressionError):
     """A builder's `require` did not hold; the message is the rule author's."""
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def fresh(value: Any) -> Any:
-    """A deep copy of JSON-like data (objects and lists are copied; scalars are immutable)."""
+    """A deep copy of JSON-like data (objects and lists are copied; scalars are immutable, so they are shared).
+
+    An object of scalars, or a list of scalars and such objects (an env list, labels: most transform values), is
+    copied as it is, one container at a time, without encoding its text: a variable holding a stream's spec as
+    JSON would otherwise be escaped and parsed back for nothing. Anything deeper is copied through orjson."""
+    kind = type(value)
+    if kind is dict:
+        if all(type(item) in _SCALARS for item in value.values()):
+            return dict(value)
+    elif kind is list:
+        copied: list[Any] = []
+        for item in value:
+            item_kind = type(item)
+            if item_kind in _SCALARS:
+                copied.append(item)
+            elif item_kind is dict and all(type(inner) in _SCALARS for inner in item.values()):
+                copied.append(dict(item))
+            else:
+                return orjson.loads(orjson.dumps(value))
+        return copied
     if isinstance(value, dict | list):
         return orjson.loads(orjson.dumps(value))
     return value

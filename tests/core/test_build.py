@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.core.build import fresh
 from engine.model import CreateObject
 
 from .harness import job, rules, run, widget
@@ -241,3 +242,25 @@ def test_building_through_a_rule_with_an_existing_object() -> None:
     )
     assert run(ruleset, widget(), job()).decisions[0].actions == ()
     assert run(ruleset, widget()).errors[0].error == "never"
+
+
+def test_fresh_copies_every_container_and_shares_only_scalars() -> None:
+    """fresh() copies objects and lists at every depth (flat ones one container at a time, deeper ones through
+    JSON), so changing the copy never changes the original; scalars, immutable, are the same objects."""
+    spec = "x" * 1000
+    flat = {"name": "SPEC", "value": spec, "n": 1, "on": True, "none": None}
+    env = [flat, "text", 2]
+    deep = {"labels": {"a": "b"}, "containers": [{"env": [flat]}]}
+    for original in (flat, env, deep):
+        copy = fresh(original)
+        assert copy == original
+        assert copy is not original
+    assert fresh(env)[0] is not flat
+    assert fresh(env)[0]["value"] is spec
+    copied = fresh(deep)
+    copied["labels"]["a"] = "changed"
+    copied["containers"][0]["env"][0]["name"] = "changed"
+    assert deep == {"labels": {"a": "b"}, "containers": [{"env": [flat]}]}
+    assert flat["name"] == "SPEC"
+    assert fresh("text") == "text"
+    assert fresh(None) is None
