@@ -64,12 +64,15 @@ def measure(rules: Path, count: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as directory:
         out = Path(directory) / "callgrind.out"
         command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, __file__]
-        subprocess.run(
+        child = subprocess.run(
             [*command, "--child", "--rules", str(rules), "--count", str(count)],
             cwd=directory,
             capture_output=True,
-            check=True,
+            text=True,
+            check=False,
         )
+        if child.returncode != 0:
+            raise SystemExit(f"engine_instructions: the measured process failed:\n{child.stderr[-3000:]}")
         dumps = []
         for path in Path(directory).glob("callgrind.out.*"):
             text = path.read_text()
