@@ -61,8 +61,12 @@ class Context(dict[str, Any]):
         self._busy: set[str] = set()
 
     def child(self, values: Mapping[str, Any]) -> Context:
-        """A context with extra names that reads everything else from this one."""
+        """A context with extra names that reads everything else from this one. What this one holds now is copied in
+        (expressions read it with a dict lookup, without a call of `get`); names it computes later are still found
+        through it. A name keeps its value once set (the one scope that changes `item`, a filter's, has no children),
+        so the copy cannot go stale."""
         child = _new_context(Context)
+        dict.update(child, self)
         dict.update(child, values)
         child._producers = _NONE
         child._parent = self
