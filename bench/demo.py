@@ -101,6 +101,10 @@ def _portable(obj: JSON, owner_uid: str | None) -> JSON:
     for ref in kept.get("ownerReferences") or ():
         if owner_uid is not None and ref.get("uid") == owner_uid:
             ref["uid"] = OWNER_UID
+    annotations = kept.get("annotations") or {}
+    for key, value in annotations.items():  # an operator's mark naming its stream (arcane/spec-generation: uid/gen)
+        if owner_uid and isinstance(value, str) and owner_uid in value:
+            annotations[key] = value.replace(owner_uid, OWNER_UID)
     out: JSON = {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": kept}
     for key in ("spec", "status", "data", "stringData", "type"):
         if key in obj:
