@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from engine.kube import tls
+
 MAX_HEAD_BYTES = 64 * 1024
 _REUSABLE_RETRY = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 """Methods sent again, once, when a kept-alive connection turns out closed before any answer (RFC 9110 9.2.2)."""
@@ -432,14 +434,16 @@ class HttpPool:
                         error = failure
                         continue
                     try:
-                        _, protocol = await loop.create_connection(
-                            _Connection, sock=sock, ssl=self._ssl, server_hostname=self._server_hostname
-                        )
+                        if self._ssl is not None:
+                            _, opened = await tls.connect(sock, self._ssl, self._server_hostname, _Connection)
+                        else:
+                            _, opened = await loop.create_connection(_Connection, sock=sock)
                     except BaseException:
                         sock.close()
                         raise
-                    self._open.add(protocol)
-                    return protocol
+                    assert isinstance(opened, _Connection)
+                    self._open.add(opened)
+                    return opened
                 raise error or OSError(f"no address for {self.host}")
         except TimeoutError as failure:
             raise ConnectError(f"connecting to {self.host}:{self.port}: timed out") from failure
