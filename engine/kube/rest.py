@@ -7,6 +7,7 @@ election), which share these names. Pure functions and records: no I/O.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -55,15 +56,23 @@ class WatchOptions:
     bookmarks: bool = True
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
+"""What `quote(text, safe="")` leaves as it is: every Kubernetes name and namespace, so quoting is skipped."""
+
+
+def _segment(text: str) -> str:
+    return text if _PLAIN(text) else quote(text, safe="")
+
+
 def resource_path(rt: ResourceType, namespace: str | None = None, name: str = "", subresource: str = "") -> str:
     """The REST path of a collection, an object or its subresource. `namespace` None or "" means all."""
     gvk = rt.gvk
     path = f"/apis/{gvk.group}/{gvk.version}" if gvk.group else f"/api/{gvk.version}"
     if rt.namespaced and namespace:
-        path += f"/namespaces/{quote(namespace, safe='')}"
+        path += f"/namespaces/{_segment(namespace)}"
     path += f"/{rt.plural}"
     if name:
-        path += f"/{quote(name, safe='')}"
+        path += f"/{_segment(name)}"
         if subresource:
             path += f"/{subresource}"
     return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -38,6 +39,12 @@ def test_resource_paths() -> None:
     assert resource_path(JOBS, None) == "/apis/batch/v1/jobs"
     assert resource_path(WIDGETS, "ns", "w", "status") == "/apis/example.com/v1/namespaces/ns/widgets/w/status"
     assert resource_path(NAMESPACES, "ignored", "kube-system") == "/api/v1/namespaces/kube-system"
+
+
+def test_resource_path_segments_are_quoted_as_urllib_does() -> None:
+    """A name that needs escaping is escaped as `quote(name, safe="")` does; a plain one is kept as it is."""
+    for name in ("s-000001", "a.b_c~d", "with space", "ü", "a/b", "a%b", "A-9"):
+        assert resource_path(CONFIGMAPS, "ns", name) == f"/api/v1/namespaces/ns/configmaps/{quote(name, safe='')}"
 
 
 async def test_get_returns_raw_json_with_unknown_fields(api: FakeApi, client: KubeClient) -> None:
