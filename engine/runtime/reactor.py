@@ -99,7 +99,9 @@ class Reactor:
         self._routes: dict[GVK, tuple[_Route, ...]] = {}
         """Per changed kind, the dynamic documents it is a source of and the triggers it fires; per rule set."""
         self._synced_kinds: set[GVK] = set()
-        """Kinds whose every informer has listed (an informer never unlists); cleared when watches are planned."""
+        """Kinds whose every informer has listed (an informer never unlists); a kind leaves when one starts."""
+        self._all_synced = False
+        """Every informer has listed (see `_unsynced`); false again when one starts."""
         self._unresolved: dict[GVK, str] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._sync_task: asyncio.Task[None] | None = None
@@ -245,9 +247,10 @@ class Reactor:
                 gvk = options.resource.gvk
                 wants_old = partial(self._wants_old, gvk, gvk == CRD)
                 self.informers.start(options, self._handler(gvk), wants_old=wants_old)
-        # Informers stopped above dropped their objects without events, new ones have not listed yet.
+                self._all_synced = False  # a new informer has not listed yet
+                self._synced_kinds.discard(gvk)
+        # Informers stopped above dropped their objects without events.
         self._forget_bindings()
-        self._synced_kinds.clear()
 
     def _forget_bindings(self) -> None:
         """Bindings depend on the rule set and on the cached dynamic sources: re-derive them on next use."""
@@ -298,6 +301,8 @@ class Reactor:
     # --- events -------------------------------------------------------------------------------------
 
     def _handler(self, gvk: GVK) -> Callable[[EventKind, Obj | None, Obj | None], None]:
+        crd = gvk == CRD
+
         def handle(kind: EventKind, old: Obj | None, new: Obj | None) -> None:
             obj = new if new is not None else old
             if obj is None:
@@ -312,7 +317,7 @@ class Reactor:
                 self.memo.forget(gvk, namespace, name)
             for owner in self.expectations.observe(gvk, namespace, name, None if kind is EventKind.DELETED else new):
                 self.queue.add(owner, Priority.NORMAL)
-            self._route(ObjectKey(gvk, namespace, name), obj, old, priority)
+            self._route(ObjectKey(gvk, namespace, name), obj, old, priority, crd=crd)
 
         return handle
 
@@ -336,9 +341,9 @@ class Reactor:
             routes = self._routes[gvk] = _routes(self.ruleset, gvk)
         return routes
 
-    def _route(self, key: ObjectKey, obj: Obj, old: Obj | None, priority: Priority) -> None:
+    def _route(self, key: ObjectKey, obj: Obj, old: Obj | None, priority: Priority, *, crd: bool) -> None:
         gvk, namespace, name = key.gvk, key.namespace, key.name
-        if gvk == CRD:
+        if crd:
             # A kind appeared, changed or went away: discovery must not answer from a cache older than that,
             # and a kind that was not served may be now.
             for changed in (obj, old):
@@ -408,7 +413,13 @@ class Reactor:
                 self.queue.done(key)
 
     def _unsynced(self) -> list[InformerKey]:
-        return [informer.key for informer in self.informers.informers() if not informer.synced.is_set()]
+        """Informers that have not listed yet. Asked before every key: once none is, the answer stays until
+        the next watch plan starts new ones (an informer never unlists)."""
+        if self._all_synced:
+            return []
+        pending = [informer.key for informer in self.informers.informers() if not informer.synced.is_set()]
+        self._all_synced = not pending
+        return pending
 
     async def _caches_synced(self) -> None:
         """Wait until every watch has completed its first list (controller-runtime's WaitForCacheSync)."""
