@@ -53,7 +53,7 @@ def _suspect(text: str) -> bool:
     Each look is `str.find` of a two-character literal (`.0`, `e-`, `e+`, the last only when the text has a `+`,
     found by a one-character search), with the characters around it checked only where it is: str.find skips
     through the text at C speed where a regular expression tries a match at every character that could begin
-    one (about a fifth fewer instructions for a stream's spec, measured with callgrind)."""
+    one (about a sixth fewer instructions for a stream's spec: 42k against 50k, measured with callgrind)."""
     return (
         _around(text, ".0", _CLOSERS) or _around(text, "e-", _DIGITS) or ("+" in text and _around(text, "e+", _DIGITS))
     )
