@@ -34,15 +34,14 @@ def fresh(value: Any) -> Any:
     JSON would otherwise be escaped and parsed back for nothing. Anything deeper is copied through orjson."""
     kind = type(value)
     if kind is dict:
-        if all(type(item) in _SCALARS for item in value.values()):
+        if _flat(value):
             return dict(value)
     elif kind is list:
         copied: list[Any] = []
         for item in value:
-            item_kind = type(item)
-            if item_kind in _SCALARS:
+            if type(item) in _SCALARS:
                 copied.append(item)
-            elif item_kind is dict and all(type(inner) in _SCALARS for inner in item.values()):
+            elif type(item) is dict and _flat(item):
                 copied.append(dict(item))
             else:
                 return orjson.loads(orjson.dumps(value))
@@ -50,6 +49,11 @@ def fresh(value: Any) -> Any:
     if isinstance(value, dict | list):
         return orjson.loads(orjson.dumps(value))
     return value
+
+
+def _flat(obj: dict[str, Any]) -> bool:
+    """Whether every value of a plain object is a scalar (a shallow copy of it is a deep one)."""
+    return all(type(item) in _SCALARS for item in obj.values())
 
 
 def build(builder: Builder, context: Context, args: Any, builders: Mapping[str, Builder]) -> dict[str, Any]:

@@ -55,7 +55,9 @@ def _suspect(text: str) -> bool:
     through the text at C speed where a regular expression tries a match at every character that could begin
     one (about a sixth fewer instructions for a stream's spec: 42k against 50k, measured with callgrind)."""
     return (
-        _around(text, ".0", _CLOSERS) or _around(text, "e-", _DIGITS) or ("+" in text and _around(text, "e+", _DIGITS))
+        _around(text, ".0", _CLOSERS, at_end=True)
+        or _around(text, "e-", _DIGITS)
+        or ("+" in text and _around(text, "e+", _DIGITS))
     )
 
 
@@ -63,13 +65,13 @@ _CLOSERS = frozenset(",]}")
 _DIGITS = frozenset("0123456789")
 
 
-def _around(text: str, literal: str, after: frozenset[str]) -> bool:
-    """Whether two-character `literal` follows a digit and precedes a character of `after` (for `.0`, also the
-    end of the text)."""
+def _around(text: str, literal: str, after: frozenset[str], *, at_end: bool = False) -> bool:
+    """Whether two-character `literal` follows a digit and precedes a character of `after` (or, with `at_end`,
+    ends the text)."""
     start = text.find(literal)
     while start > 0:
         end = start + 2
-        if text[start - 1] in _DIGITS and (text[end : end + 1] in after or (end == len(text) and after is _CLOSERS)):
+        if text[start - 1] in _DIGITS and (text[end : end + 1] in after or (at_end and end == len(text))):
             return True
         start = text.find(literal, end)
     return False
