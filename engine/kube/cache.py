@@ -135,8 +135,8 @@ class ObjectCache:
         self.gvk = gvk
         self._by_ns: dict[str, dict[str, bytes]] = {}
         self._size = 0
-        # field path -> field value -> (namespace, name) -> object; built on the first `select` of a field
-        self._indexes: dict[str, dict[object, dict[tuple[str, str], bytes]]] = {}
+        # field path -> its index, built on the first `select` of the field and kept up to date from then on
+        self._indexes: dict[str, _Index] = {}
         self._hot: OrderedDict[tuple[str, str], Obj] = OrderedDict()
 
     def __len__(self) -> int:
@@ -179,13 +179,13 @@ class ObjectCache:
         """Objects whose field (a dotted path) equals `value`, from an index kept up to date from then on."""
         index = self._indexes.get(field)
         if index is None:
-            index = self._indexes[field] = {}
-            for names in self._by_ns.values():
-                for blob in names.values():
-                    _index_add(index, field, orjson.loads(blob), blob)
+            index = self._indexes[field] = _Index(field)
+            for stored_namespace, names in self._by_ns.items():
+                for name, blob in names.items():
+                    index.add((stored_namespace, name), orjson.loads(blob), blob)
         if not _hashable(value):
             return []
-        bucket = index.get(_index_key(value))
+        bucket = index.buckets.get(_index_key(value))
         if not bucket:
             return []
         parsed = self._parsed
@@ -215,12 +215,8 @@ class ObjectCache:
             hot.popitem(last=False)
         if previous is None:
             self._size += 1
-        if self._indexes:
-            old: Obj | None = orjson.loads(previous) if previous is not None else None
-            for field, index in self._indexes.items():
-                if old is not None:
-                    _index_remove(index, field, old)
-                _index_add(index, field, obj, blob)
+        for index in self._indexes.values():
+            index.add((namespace, name), obj, blob)
         return previous
 
     def remove(self, namespace: str, name: str) -> Obj | None:
@@ -232,8 +228,8 @@ class ObjectCache:
         self._size -= 1
         if not names:
             del self._by_ns[namespace]
-        for field, index in self._indexes.items():
-            _index_remove(index, field, old)
+        for index in self._indexes.values():
+            index.discard((namespace, name))
         return old
 
     def replace(self, objects: Iterable[Obj]) -> Changes:
@@ -283,22 +279,37 @@ def _index_key(value: object) -> object:
     return (True, value) if isinstance(value, bool) else value
 
 
-def _index_add(index: dict[object, dict[tuple[str, str], bytes]], field: str, obj: Obj, blob: bytes) -> None:
-    value = field_value(obj, field)
-    if _hashable(value):
-        index.setdefault(_index_key(value), {})[key_of(obj)] = blob
+class _Index:
+    """One field's index: the objects by the field's value, and the value each object is filed under, so that an
+    object replaced or removed leaves its bucket without its old JSON being parsed."""
 
+    __slots__ = ("buckets", "field", "filed")
 
-def _index_remove(index: dict[object, dict[tuple[str, str], bytes]], field: str, obj: Obj) -> None:
-    value = field_value(obj, field)
-    if not _hashable(value):
-        return
-    key = _index_key(value)
-    bucket = index.get(key)
-    if bucket is not None:
-        bucket.pop(key_of(obj), None)
+    def __init__(self, field: str) -> None:
+        self.field = field
+        self.buckets: dict[object, dict[tuple[str, str], bytes]] = {}
+        self.filed: dict[tuple[str, str], object] = {}
+
+    def add(self, key: tuple[str, str], obj: Obj, blob: bytes) -> None:
+        """File `obj` (stored as `blob` under `key`) by its value, moving it from where it was filed before."""
+        self.discard(key)
+        value = field_value(obj, self.field)
+        if _hashable(value):
+            value_key = _index_key(value)
+            self.buckets.setdefault(value_key, {})[key] = blob
+            self.filed[key] = value_key
+
+    def discard(self, key: tuple[str, str]) -> None:
+        value_key = self.filed.pop(key, _UNFILED)
+        if value_key is _UNFILED:
+            return
+        bucket = self.buckets[value_key]
+        del bucket[key]
         if not bucket:
-            del index[key]
+            del self.buckets[value_key]
+
+
+_UNFILED = object()
 
 
 class CacheRegistry:

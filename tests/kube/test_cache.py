@@ -142,6 +142,30 @@ def test_select_answers_from_an_index_kept_up_to_date() -> None:
     assert cache.select("ns", "spec.owner", {"not": "hashable"}) == []
 
 
+def test_an_indexed_object_replaced_leaves_its_bucket_without_its_old_json_parsed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """put() moves an object between buckets (also to an unindexable value and back) without parsing what it
+    replaces: the index remembers where each object is filed."""
+    cache = ObjectCache(JOB)
+    cache.put(labelled("a", "w1"))
+    assert [o["metadata"]["name"] for o in cache.select("ns", "spec.owner", "w1")] == ["a"]
+    parsed: list[bytes] = []
+    loads = orjson.loads
+
+    def counting(data: bytes) -> Any:
+        parsed.append(data)
+        return loads(data)
+
+    monkeypatch.setattr("engine.kube.cache.orjson.loads", counting)
+    unindexable = {**obj("a", "ns", "2"), "spec": {"owner": ["w1"]}}
+    cache.put(unindexable)
+    assert cache.select("ns", "spec.owner", "w1") == []
+    cache.put(labelled("a", "w2", rv="3"))
+    assert parsed == []
+    assert [o["metadata"]["name"] for o in cache.select("ns", "spec.owner", "w2")] == ["a"]
+
+
 def test_select_tells_true_from_one() -> None:
     """JSON `true` and `1` are different values (Python's dict keys would merge them): each selects its own."""
     cache = ObjectCache(JOB)
