@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from kubesim import KubeSim, SimOptions
+from kubesim import KubeSim, SimOptions, collector
 
 DEMO = "arcane.demo"
 
@@ -64,6 +64,7 @@ def main(argv: Sequence[str]) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    collector.tune()  # this process is the simulator; the operator runs in its own
     sim = KubeSim(SimOptions(port=args.port, job_default_outcome=f"succeed-after={args.job_seconds:g}s"))
     operator: subprocess.Popen[bytes] | None = None
     failed = False

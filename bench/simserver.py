@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from kubesim import KubeSim, SimOptions
+from kubesim import KubeSim, SimOptions, collector
 
 OWNER_UID = "__OWNER_UID__"
 _BATCH = 500
@@ -58,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    collector.tune()  # this process is the simulator: its stored objects need not be rescanned
     sim = KubeSim(options)
     sim.start()
     try:

@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from kubesim import collector
 from kubesim.server import Controller, KubeSim, SimOptions
 
 
@@ -49,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    collector.tune()  # this process is the simulator
     sim = KubeSim(options)
     try:
         sim.start()
