@@ -172,9 +172,11 @@ class Api:
                 raise ApiFailure(response.status, "WATCH", path, (await response.read()).decode(errors="replace"))
             buffer = b""
             async for chunk in response.content.iter_any():
-                buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
+                if b"\n" not in chunk:
+                    buffer += chunk
+                    continue
+                *lines, buffer = (buffer + chunk).split(b"\n")
+                for line in lines:
                     if line.strip():
                         yield orjson.loads(line)
 

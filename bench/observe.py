@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -44,6 +45,7 @@ class PhaseWatch:
         self.restarts = 0
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
+        self._counts: Counter[str] = Counter()
 
     async def start(self) -> PhaseWatch:
         items, rv = await self.api.list_all(self.path)
@@ -68,7 +70,9 @@ class PhaseWatch:
                     if kind in ("ADDED", "MODIFIED"):
                         self._apply(obj)
                     elif kind == "DELETED":
-                        self.states.pop(str(obj["metadata"]["name"]), None)
+                        gone = self.states.pop(str(obj["metadata"]["name"]), None)
+                        if gone is not None:
+                            self._counts[gone.phase] -= 1
                         self._changed.set()
                     elif kind == "ERROR":
                         items, rv = await self.api.list_all(self.path)
@@ -84,11 +88,16 @@ class PhaseWatch:
 
     def _apply(self, obj: JSON) -> None:
         name = str(obj["metadata"]["name"])
-        state = self.states.setdefault(name, StreamState())
+        state = self.states.get(name)
+        if state is None:
+            state = self.states[name] = StreamState()
+            self._counts[""] += 1
         phase = str((obj.get("status") or {}).get("phase") or "")
         execution = (obj.get("spec") or {}).get("execution") or {}
         state.suspended = bool(execution.get("suspended"))
         if phase != state.phase:
+            self._counts[state.phase] -= 1
+            self._counts[phase] += 1
             state.phase = phase
             if phase:
                 now = time.time()
@@ -99,7 +108,8 @@ class PhaseWatch:
         self._changed.set()
 
     def count(self, phase: str) -> int:
-        return sum(1 for s in self.states.values() if s.phase == phase)
+        """How many streams are in `phase` now (kept as events arrive: scenarios ask on every change)."""
+        return self._counts[phase]
 
     async def wait(
         self, check: Callable[[], bool], timeout: float, on_change: Callable[[], None] | None = None

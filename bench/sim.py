@@ -8,6 +8,7 @@ and the pid (for CPU and RSS). Stopping sends SIGTERM and waits.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -67,7 +68,8 @@ class SimProcess:
     def __enter__(self) -> SimProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.kubeconfig.unlink(missing_ok=True)
-        command = [sys.executable, "-m", "bench.simserver", "--kubeconfig", str(self.kubeconfig)]
+        command = shlex.split(os.environ.get("BENCH_SIM_PREFIX", ""))
+        command += [sys.executable, "-m", "bench.simserver", "--kubeconfig", str(self.kubeconfig)]
         command += ["--job-seconds", f"{self.job_seconds:g}"]
         if self.seed is not None:
             path = self.workdir / "seed.json"

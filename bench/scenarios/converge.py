@@ -72,6 +72,7 @@ async def _one(ctx: Context, peer: Peer, size: int) -> Run:
                 names = [stream_name(i) for i in range(1, size + 1)]
                 cpu = procstat.CpuWindow(operator.pid).start()
                 sim_cpu = procstat.CpuWindow(sim.pid).start()
+                harness_cpu = procstat.CpuWindow(os.getpid()).start()
                 background = procstat.Background([sim.pid, operator.pid, os.getpid()]).start()
                 created_at: dict[str, float] = {}
                 limit = asyncio.Semaphore(32)
@@ -97,6 +98,8 @@ async def _one(ctx: Context, peer: Peer, size: int) -> Run:
 
                 def all_running() -> bool:
                     assert watch is not None
+                    if watch.count("Running") < size:  # cheap, and wrong only in the safe direction
+                        return False
                     return all(watch.states.get(n) is not None and watch.states[n].phase == "Running" for n in names)
 
                 if not await watch.wait(all_running, timeout, on_change=report):
@@ -104,6 +107,7 @@ async def _one(ctx: Context, peer: Peer, size: int) -> Run:
                     raise TimeoutError(f"not every stream Running after {timeout:g} s: {phases}")
                 cpu.stop()
                 sim_cpu.stop()
+                harness_cpu.stop()
                 run.background_cores = round(background.stop().cores, 2)
                 running_at = {n: watch.states[n].seen["Running"] for n in names}
                 finished = max(running_at.values())
@@ -112,6 +116,7 @@ async def _one(ctx: Context, peer: Peer, size: int) -> Run:
                 run.figures["cpu_s_per_1000"] = rounded(cpu.seconds / size * 1000, 2)
                 run.figures["operator_cpu_share"] = rounded(cpu.core_share, 2)
                 run.kubesim["cpu_share"] = rounded(sim_cpu.core_share, 2)
+                run.figures["harness_cpu_share"] = rounded(harness_cpu.core_share, 2)
                 spread = percentiles([running_at[n] - created_at[n] for n in names])
                 run.figures["time_to_running_p50_s"] = rounded(spread["p50"], 2)
                 run.figures["time_to_running_p99_s"] = rounded(spread["p99"], 2)
@@ -136,6 +141,8 @@ async def _one(ctx: Context, peer: Peer, size: int) -> Run:
     run.figures["requests"] = summary
     run.figures["errors"] = progress.errors
     run.figures["relists"] = progress.restarts
+    if peer is Peer.OURS:  # the peer counts streams reconciled, not evaluations
+        run.figures["evaluations_per_stream"] = rounded(progress.evaluated / size, 2)
     run.figures["exit_code"] = code
     run.figures["log_problems"] = operator.log_problems()
     return run
