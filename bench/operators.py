@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -117,7 +118,8 @@ class OperatorProcess:
         """Launch the process (returns at once; `started_at` is the monotonic launch time)."""
         env = _env()
         if self.peer is Peer.OURS:
-            command = [sys.executable, "-m", "arcane.cli", "run", "--rules", str(REPO / "rules")]
+            command = shlex.split(os.environ.get("BENCH_OPERATOR_PREFIX", ""))  # a wrapper: callgrind, say
+            command += [sys.executable, "-m", "arcane.cli", "run", "--rules", str(REPO / "rules")]
             command += ["--kubeconfig", str(self.kubeconfig), "--health-port", str(self.health_port)]
             command += ["--metrics-port", str(self.metrics_port), "--write-qps", "0", "--no-reload"]
             command += ["--workers", str(self.workers)]
