@@ -10,8 +10,9 @@ short-lived request objects are freed by reference counting before a collection 
 The trade: a reference cycle among frozen objects that later becomes garbage is never collected. What survives
 a full collection was reachable then: stored objects, open connections and the requests in flight at that
 moment, so the few that can still form cycles are bounded by what is in flight. freeze() is process-wide,
-which is why only the simulator's own processes (`python -m kubesim`, the benchmarks' `bench.simserver`)
-call `tune()`; a simulator started inside a test or an operator leaves the collector alone.
+which is why only the processes that are a simulator call `tune()` (`python -m kubesim`, the sandbox of
+`make run`, whose operator runs in a process of its own, and the benchmarks' `bench.simserver`); a simulator
+started inside a test or an operator leaves the collector alone.
 """
 
 from __future__ import annotations
