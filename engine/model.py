@@ -26,7 +26,8 @@ class GVK(NamedTuple):
 
     A named tuple rather than a frozen dataclass: GVKs key the caches, the expectations and the dependency
     index, and a tuple's hash and equality run in C where the dataclass's ran generated Python (1 % of an
-    evaluation's instructions, measured with bench/engine_instructions.py). Like any tuple, it compares equal to a plain tuple of the same three strings.
+    evaluation's instructions, measured with bench/engine_instructions.py). Like any tuple, it compares equal
+    to a plain tuple of the same three strings.
     """
 
     group: str
@@ -56,8 +57,7 @@ class GVK(NamedTuple):
 @functools.lru_cache(maxsize=1024)
 def _gvk_of(api_version: str, kind: str) -> GVK:
     """Object references name their kind as text, and the executor, the expectations and the caches turn it
-    into a GVK for every write and look it up in dicts: one instance per pair spares the frozen dataclass's
-    __init__, and a dict lookup of the same instance never calls its __eq__."""
+    into a GVK for every write: one shared instance per pair, so the text is split and the tuple made once."""
     group, _, version = api_version.rpartition("/")
     return GVK(group, version, kind)
 
