@@ -22,6 +22,8 @@ from engine.kube.informer import Handler, Informer, InformerKey, InformerObserve
 from engine.kube.timing import SYSTEM_CLOCK, Clock
 from engine.model import GVK, Obj
 
+_NOT_WATCHING = frozenset({InformerState.PENDING, InformerState.LISTING, InformerState.BACKING_OFF})
+
 
 class InformerSet:
     """Informers by key, plus the union of their caches (`engine.core.store.ObjectStore`)."""
@@ -92,6 +94,11 @@ class InformerSet:
             for key, inf in self._informers.items()
             if not inf.synced.is_set() or inf.state is InformerState.GONE
         )
+
+    def behind(self, gvk: GVK) -> bool:
+        """Whether an informer of the kind is listing, or backing off after a failure, rather than watching: its
+        cache can then lag the server for as long as that lasts (a watching one lags by the event in flight)."""
+        return any(inf.key.gvk == gvk and inf.state in _NOT_WATCHING for inf in self._informers.values())
 
     async def wait_synced(self, timeout: float | None = None) -> bool:
         """Wait until every informer running now has synced; False on timeout."""

@@ -8,6 +8,14 @@ terminating. A write not seen within `timeout` seconds is given up on (a relist 
 key never waits for ever. This is kube-controller-manager's "expectations" and kopf's consistency wait:
 without it a stale cache after our own create makes the next evaluation create again.
 
+The timeout does not run out while the watch that would show the write is down (`behind(kind)`: it is
+listing, or backing off after a failed connection): that cache cannot show the write yet, and the watch
+resumes from its last resourceVersion, so the event is still coming. Giving up then is what made a stream
+start its Job before the backfill it had just requested, or run a finished backfill again, after an API
+server restart whose watches took longer than the timeout to come back. Such a write is given another
+`timeout` each time its deadline finds the watch down; the event, when the watch delivers it, releases the
+key at once.
+
 The watch event of a write often arrives before the write's response does, so a write is also seen when,
 at the time it is registered, the cache already holds that version or a later one. "Later" compares
 resourceVersions as integers when both are decimal (as every etcd-backed API server writes them), and
@@ -25,6 +33,8 @@ from engine.model import GVK, Obj, ObjectKey
 
 Identity = tuple[GVK, str, str]
 Lookup = Callable[[GVK, str, str], Obj | None]
+Behind = Callable[[GVK], bool]
+"""Whether the watch of a kind is down now, so its cache can lag the server without bound."""
 
 
 @dataclass(slots=True, eq=False)
@@ -40,9 +50,10 @@ class _Expected:
 
 
 class Expectations:
-    def __init__(self, clock: Callable[[], float], timeout: float = 10.0) -> None:
+    def __init__(self, clock: Callable[[], float], timeout: float = 10.0, behind: Behind | None = None) -> None:
         self._clock = clock
         self.timeout = timeout
+        self._behind = behind
         self._by_owner: defaultdict[ObjectKey, list[_Expected]] = defaultdict(list)
         self._by_identity: defaultdict[Identity, list[_Expected]] = defaultdict(list)
 
@@ -83,7 +94,10 @@ class Expectations:
             return 0.0
         now = self._clock()
         for item in [item for item in items if item.deadline <= now]:
-            self._drop(item)
+            if self._behind is not None and self._behind(item.identity[0]):
+                item.deadline = now + self.timeout  # its event is still coming: see the module docstring
+            else:
+                self._drop(item)
         remaining = self._by_owner.get(owner)
         return max((item.deadline - now for item in remaining), default=0.0) if remaining else 0.0
 

@@ -92,7 +92,7 @@ class Reactor:
         self.queue: WorkQueue[ObjectKey] = WorkQueue(observer=metrics)
         self.deps = DependencyIndex()
         self.facts = FactMemo()
-        self.expectations = Expectations(time.monotonic, self.options.expectation_timeout)
+        self.expectations = Expectations(time.monotonic, self.options.expectation_timeout, self.informers.behind)
         self._bindings: dict[GVK, list[Binding]] = {}
         self._document_kinds_cache: dict[int, list[GVK]] = {}
         """id(document) -> the kinds it evaluates; cleared with `_bindings` (`_forget_bindings`)."""

@@ -11,6 +11,7 @@ from engine.kube.client import KubeClient
 from engine.kube.informer import InformerKey, InformerOptions
 from engine.kube.registry import InformerSet
 from engine.kube.timing import ManualClock
+from engine.model import GVK
 
 from .fakeapi import CONFIGMAPS, JOBS, FakeApi, Fault, eventually
 
@@ -58,3 +59,16 @@ async def test_unsynced_names_what_is_not_ready(api: FakeApi, client: KubeClient
     assert informers.unsynced() == ["v1/ConfigMap in all namespaces: backing_off"]
     await informers.stop_all()
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("informer ")]
+
+
+async def test_behind_names_kinds_whose_watch_is_down(api: FakeApi, client: KubeClient) -> None:
+    """A kind is behind while one of its informers backs off after failing watches (its cache can lag without bound), not while every one of them watches; a kind without informers is never behind."""
+    api.faults.append(Fault(status=503, watch=True, path="/configmaps", times=100))
+    informers = InformerSet(client, clock=ManualClock())
+    informers.start(InformerOptions(JOBS))
+    informers.start(InformerOptions(CONFIGMAPS, namespace="a"))
+    informers.start(InformerOptions(CONFIGMAPS, namespace="b", label_selector="app=x"))
+    await eventually(lambda: informers.behind(CONFIGMAPS.gvk))
+    await eventually(lambda: not informers.behind(JOBS.gvk))
+    assert not informers.behind(GVK("example.com", "v1", "Unwatched"))
+    await informers.stop_all()

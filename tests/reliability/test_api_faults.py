@@ -65,6 +65,25 @@ def test_api_server_restart_resumes_watches_without_relisting(bed: Bed, operator
     assert bed.phase(DEMO, "during-0") == "Running"
 
 
+def test_a_write_awaited_while_its_watch_is_down_is_not_given_up(bed: Bed, operators: StartOperator) -> None:
+    """While the BackfillRequest watch stays down for longer than the expectation timeout, new streams ask for their initial backfill and then wait for that request to reach the cache: none acts on a cache that cannot show it (no second request, no streaming Job before the backfill). Everything converges once the watch is back."""
+    operator = operators(bed.sim)
+    wait_ready(operator)
+    wait_ready(operator, PRUNED)
+    bed.sim.faults.fail_always(503, verb="watch", resource="backfillrequests")
+    bed.sim.faults.drop_watches(resource="backfillrequests")
+    bed.create_many(4, prefix="blind")
+    until("the initial requests", lambda: len(bed.requests()) >= 4)
+    time.sleep(EXPECTATION_TIMEOUT + 3)
+    assert {n: c for n, c in bed.job_creates().items() if not n.endswith("-backfill")} == {}, "a stream ran first"
+    bed.sim.faults.clear()
+    bed.check()
+
+    requests = Counter(r["spec"]["streamId"] for r in bed.requests())
+    assert requests == dict.fromkeys((f"blind-{i}" for i in range(4)), 1), f"requests per stream: {dict(requests)}"
+    assert {name: n for name, n in bed.job_creates().items() if n > 1} == {}, "a Job was created twice"
+
+
 def test_lost_watch_history_relists_once_and_catches_up_with_what_vanished(
     bed: Bed, proxy: WatchProxy, operators: StartOperator, tmp_path: Path
 ) -> None:

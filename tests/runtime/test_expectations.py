@@ -135,6 +135,28 @@ def test_unseen_writes_expire_after_the_timeout() -> None:
     assert expectations.observe(JOB, "ns", "a", job("a", "5")) == []
 
 
+def test_the_timeout_does_not_run_out_while_the_watch_is_down() -> None:
+    """A write whose kind's watch is down at its deadline (the server restarted, the watch backs off) is awaited for another timeout, as often as that happens: the watch resumes from its resourceVersion, so the event still comes, and it releases the owner. Once the watch is back, an unseen write expires as usual; other kinds' watches do not hold it."""
+    down: set[GVK] = {JOB}
+    clock = Clock()
+    expectations, cache = Expectations(clock, TIMEOUT, down.__contains__), Cache()
+    expectations.expect(OWNER, (Written("create", ref("a"), "5"),), cache)
+    for _ in range(3):
+        clock.now += TIMEOUT
+        assert expectations.waiting(OWNER) == TIMEOUT
+    assert expectations.observe(JOB, "ns", "a", job("a", "5")) == [OWNER]
+    assert expectations.waiting(OWNER) == 0.0
+
+    expectations.expect(OWNER, (Written("create", ref("b"), "7"),), cache)
+    clock.now += TIMEOUT
+    assert expectations.waiting(OWNER) == TIMEOUT
+    down.clear()
+    down.add(STREAM)
+    clock.now += TIMEOUT
+    assert expectations.waiting(OWNER) == 0.0
+    assert len(expectations) == 0
+
+
 def test_opaque_resource_versions_compare_by_equality_only() -> None:
     """resourceVersions that are not decimal are opaque: only the same string shows the write."""
     expectations, _, cache = setup()
