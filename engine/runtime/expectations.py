@@ -10,11 +10,10 @@ without it a stale cache after our own create makes the next evaluation create a
 
 The timeout does not run out while the watch that would show the write is down (`behind(kind)`: it is
 listing, or backing off after a failed connection): that cache cannot show the write yet, and the watch
-resumes from its last resourceVersion, so the event is still coming. Giving up then is what made a stream
-start its Job before the backfill it had just requested, or run a finished backfill again, after an API
-server restart whose watches took longer than the timeout to come back. Such a write is given another
-`timeout` each time its deadline finds the watch down; the event, when the watch delivers it, releases the
-key at once.
+resumes from its last resourceVersion, so the event is still coming. Giving up then let keys act on caches
+without their own writes (objects created a second time, steps taken again) after an API server restart
+whose watches took longer than the timeout to come back. Such a write is given another `timeout` each time
+its deadline finds the watch down; the event, when the watch delivers it, releases the key at once.
 
 The watch event of a write often arrives before the write's response does, so a write is also seen when,
 at the time it is registered, the cache already holds that version or a later one. "Later" compares
