@@ -65,3 +65,42 @@ def test_memo_is_bounded_and_forgets_deleted_objects() -> None:
     memo.forget("c", ["doc"])
     assert len(memo) == 1
     assert memo.values("b", "doc", ("d", "doc", "1", "", "")) == {"x": "b"}
+
+
+ACTING = """
+related:
+  job:
+    get: {apiVersion: batch/v1, kind: Job, name: "{{ object.metadata.name }}"}
+facts:
+  size: "length(object.spec.items || `[]`)"
+  payload: "to_json(object.spec)"
+groups:
+  - name: g
+    rules:
+      - name: start
+        when: "size > `0` && !job"
+        then:
+          - create:
+              object:
+                apiVersion: batch/v1
+                kind: Job
+                metadata: {name: "{{ object.metadata.name }}", annotations: {payload: "{{ payload }}"}}
+"""
+
+
+def test_facts_only_an_acting_evaluation_read_are_not_kept() -> None:
+    """An evaluation that acts keeps none of the facts it computed (its writes render the large ones); the quiet evaluation after it keeps what it read, and the next one reuses that."""
+    ruleset = rules(ACTING)
+    cluster = MemoryCluster(lambda: NOW_TEXT)
+    target = cluster.put(widget("w1", spec={"items": ["a"]}))
+    memo = FactMemo()
+    acting = evaluate(ruleset, Snapshot(target, cluster, memo=memo), clock)
+    assert [len(decision.actions) for decision in acting.decisions] == [1]
+    assert set(acting.trace.facts) == {"widgets.size", "widgets.payload"}
+    assert [values for _, values in memo._entries.values()] == [{}]
+    cluster.put(job("w1"))
+    quiet = evaluate(ruleset, Snapshot(target, cluster, memo=memo), clock)
+    assert quiet.decisions == []
+    assert [values for _, values in memo._entries.values()] == [{"size": 1}]
+    evaluate(ruleset, Snapshot(target, cluster, memo=memo), clock)
+    assert (memo.hits, memo.misses) == (2, 1)
