@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from engine.core.evaluate import Lookup
 from engine.model import GVK, ObjectKey
 from engine.runtime.deps import DependencyIndex
@@ -137,3 +139,20 @@ def test_a_name_read_by_one_then_many_then_none_keeps_the_right_dependents() -> 
     assert index.dependents(CLASS, "ns", "demo") == set()
     assert index.dependents(JOB, "ns", "b") == {key("b")}
     assert len(index) == 1
+
+
+def test_reads_that_change_in_part_leave_the_other_entries_in_place() -> None:
+    """A key whose reads change in part (a shared template read in some states only) re-records only what changed: its own entries stay where they are, so a long-lived index of many keys is not rebuilt bigger (a dict's deleted slots are reused only when its table is rebuilt)."""
+    index = DependencyIndex()
+    keys = [key(f"s-{n}") for n in range(2000)]
+    own = {k: [Lookup(JOB, "ns", k.name), Lookup(JOB, "ns", f"{k.name}-backfill")] for k in keys}
+    template = Lookup(CLASS, "ns", "template")
+    for k in keys:
+        index.record(k, own[k])
+    size = sys.getsizeof(index._gets)
+    for round_ in range(10):
+        for k in keys:
+            index.record(k, [*own[k], template] if round_ % 2 == 0 else own[k])
+    assert sys.getsizeof(index._gets) == size
+    assert index.dependents(CLASS, "ns", "template") == set()
+    assert index.dependents(JOB, "ns", "s-7-backfill") == {key("s-7")}
