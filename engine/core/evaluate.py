@@ -29,6 +29,7 @@ from engine.core.trace import Failed, GroupRecord, Trace
 from engine.errors import ExpressionError
 from engine.expr import is_false, rfc3339, use_clock
 from engine.model import GVK, Decision, Obj, Provenance
+from engine.spec.checks import pure_facts
 from engine.spec.ruleset import Document, Group, Rule, RuleSet
 
 Clock = Callable[[], datetime]
@@ -127,7 +128,7 @@ class _Session:
         if binding.name:
             values[binding.name] = binding.source
         kept = None
-        if snapshot.memo is not None:
+        if snapshot.memo is not None and derived("pure", self.document, pure_facts):  # no entry for nothing to keep
             meta = self.object.get("metadata") or {}
             uid, version = str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
             if uid and version:

@@ -2,16 +2,19 @@
 
 Where this sits: the runtime passes one `FactMemo` in every Snapshot; the evaluator stores there the values of
 the facts that depend on the evaluated object alone (engine.spec.checks.pure_facts: no related object, no
-time), keyed by the object's uid and resourceVersion and those of the object bound to its dynamic kind. A
-stream re-evaluated because a related object changed (its own version unchanged) then reuses the facts it read. A new
-version of either object, or a new rule set, is a miss. Values are shared: never mutate them.
+time), keyed by the object's uid and resourceVersion and those of the object bound to its dynamic kind. An
+object re-evaluated because a related object changed (its own version unchanged) then reuses the facts it read.
+A new version of either object, or a new rule set, is a miss. Values are shared: never mutate them.
 
-Only what an evaluation that decided no action read is kept: the facts an acting evaluation computes (those its
-writes render, often the largest: a whole spec as JSON, its hash) are dropped from the entry when it ends. An
-acting evaluation is followed by another (its writes bring it), usually of a new version, while the quiet one is
-what repeats as related objects change; so the memo holds, per object, what its settled evaluations read, not
-what its last change needed. Keeping those too made the memo grow by a spec's JSON per object edited once
-(bench soak: RSS +8 % over ten minutes of edits on 10,000 objects).
+What is kept, and what is not:
+- a document without such facts makes no entry (an empty one per object would still cost a few hundred bytes,
+  and a place in the table for every object ever evaluated);
+- only what an evaluation that decided no action read is kept: the facts an acting evaluation computes (those
+  its writes render, often the largest: a whole spec as JSON, its hash) are dropped from the entry when it
+  ends. An acting evaluation is followed by another (its writes bring it), usually of a new version, while the
+  quiet one is what repeats as related objects change; so the memo holds, per object, what its settled
+  evaluations read, not what its last change needed. Keeping those too made the memo grow by a spec's JSON per
+  object edited once (bench soak: RSS +8 % over ten minutes of edits on 10,000 objects).
 """
 
 from __future__ import annotations

@@ -104,3 +104,33 @@ def test_facts_only_an_acting_evaluation_read_are_not_kept() -> None:
     assert [values for _, values in memo._entries.values()] == [{"size": 1}]
     evaluate(ruleset, Snapshot(target, cluster, memo=memo), clock)
     assert (memo.hits, memo.misses) == (2, 1)
+
+
+IMPURE = """
+related:
+  job:
+    get: {apiVersion: batch/v1, kind: Job, name: "{{ object.metadata.name }}"}
+facts:
+  running: "condition(job, 'Running').status == 'True'"
+  stamp: "now()"
+groups:
+  - name: g
+    match: all
+    rules:
+      - name: look
+        when: "running || stamp"
+"""
+
+
+def test_a_document_without_pure_facts_makes_no_entry() -> None:
+    """Objects of a document whose facts all read related objects or the time get no memo entry (an empty one per object would only cost memory); a document with pure facts gets one."""
+    impure = rules(IMPURE)
+    (document,) = impure.documents
+    assert pure_facts(document) == frozenset()
+    cluster = MemoryCluster(lambda: NOW_TEXT)
+    memo = FactMemo()
+    target = cluster.put(widget("w1", spec={"items": ["a"]}))
+    evaluate(impure, Snapshot(target, cluster, memo=memo), clock)
+    assert (len(memo), memo.hits, memo.misses) == (0, 0, 0)
+    evaluate(rules(BODY), Snapshot(target, cluster, memo=memo), clock)
+    assert len(memo) == 1
