@@ -49,6 +49,9 @@ class DependencyIndex:
         if previous == (gets, lists):  # same reads in the same order: the usual re-evaluation, nothing to do
             return
         old_gets, old_lists = previous if previous is not None else ((), ())
+        if old_gets:  # the entries kept are the index's keys already: hold those, not equal copies beside them
+            same = {entry: entry for entry in old_gets}
+            gets = tuple(same.get(entry, entry) for entry in gets)
         self._by_key[key] = (gets, lists)
         _replace(self._gets, old_gets, gets, key)
         _replace(self._lists, old_lists, lists, key)

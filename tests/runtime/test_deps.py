@@ -156,3 +156,13 @@ def test_reads_that_change_in_part_leave_the_other_entries_in_place() -> None:
     assert sys.getsizeof(index._gets) == size
     assert index.dependents(CLASS, "ns", "template") == set()
     assert index.dependents(JOB, "ns", "s-7-backfill") == {key("s-7")}
+
+
+def test_a_kept_entry_is_held_once() -> None:
+    """After a re-record whose reads change in part, the key's entries that stayed are the very objects the reverse index holds (not equal copies beside them, which held a second tuple and name per read)."""
+    index = DependencyIndex()
+    index.record(key("a"), [Lookup(JOB, "ns", "a")])
+    index.record(key("a"), [Lookup(JOB, "ns", "a"), Lookup(CLASS, "ns", "template")])
+    (gets, _) = index._by_key[key("a")]
+    held = {entry: entry for entry in index._gets}
+    assert all(entry is held[entry] for entry in gets)
