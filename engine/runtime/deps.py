@@ -49,12 +49,10 @@ class DependencyIndex:
         if previous == (gets, lists):  # same reads in the same order: the usual re-evaluation, nothing to do
             return
         old_gets, old_lists = previous if previous is not None else ((), ())
-        if old_gets:  # the entries kept are the index's keys already: hold those, not equal copies beside them
-            same = {entry: entry for entry in old_gets}
-            gets = tuple(same.get(entry, entry) for entry in gets)
-        self._by_key[key] = (gets, lists)
-        _replace(self._gets, old_gets, gets, key)
-        _replace(self._lists, old_lists, lists, key)
+        self._by_key[key] = (
+            _replace(self._gets, old_gets, gets, key),
+            _replace(self._lists, old_lists, lists, key),
+        )
 
     def forget(self, key: ObjectKey) -> None:
         """Drop a key that no longer exists."""
@@ -84,20 +82,24 @@ class DependencyIndex:
 
 def _replace(
     index: dict[Entry, ObjectKey | set[ObjectKey]], old: tuple[Entry, ...], new: tuple[Entry, ...], key: ObjectKey
-) -> None:
-    """Make `key` depend on the entries `new` instead of `old`, touching only those that differ. An entry dropped and
-    added again would cost the work twice and, in a dict that lives as long as the process, a slot for good: a
-    dict's deleted slots are reused only when its table is rebuilt, and the rebuild of a dict of 10,000 streams'
-    reads doubled its table (1.3 MiB in the churn soak)."""
+) -> tuple[Entry, ...]:
+    """Make `key` depend on the entries `new` instead of `old`, touching only those that differ, and return `new`
+    holding the entry objects already in the index for those that stayed (not equal copies beside them).
+
+    An entry dropped and added again would cost the work twice and, in a dict that lives as long as the process, a
+    slot for good: a dict's deleted slots are reused only when its table is rebuilt, and the rebuild of a dict of
+    10,000 streams' reads doubled its table (1.3 MiB in the churn soak)."""
     if old == new:
-        return
-    kept = set(old).intersection(new)
+        return old
+    same = {entry: entry for entry in old}
+    wanted = set(new)
     for entry in old:
-        if entry not in kept:
+        if entry not in wanted:
             _discard(index, entry, key)
     for entry in new:
-        if entry not in kept:
+        if entry not in same:
             _add(index, entry, key)
+    return tuple(same.get(entry, entry) for entry in new)
 
 
 def _add(index: dict[Entry, ObjectKey | set[ObjectKey]], entry: Entry, key: ObjectKey) -> None:
