@@ -9,11 +9,16 @@ from engine.testing.memory import MemoryCluster
 
 from .harness import NOW_TEXT, clock, job, rules, widget
 
-BODY = """
+RELATED_JOB = """
 related:
   job:
     get: {apiVersion: batch/v1, kind: Job, name: "{{ object.metadata.name }}"}
-facts:
+"""
+"""Every document here reads the Job named like the object."""
+
+BODY = (
+    RELATED_JOB
+    + """facts:
   size: "length(object.spec.items || `[]`)"
   big: "size > `2`"
   running: "condition(job, 'Running').status == 'True'"
@@ -28,6 +33,7 @@ groups:
       - name: look
         when: "big || running || stamp || named"
 """
+)
 
 
 def test_pure_facts_are_those_of_the_object_alone() -> None:
@@ -67,11 +73,9 @@ def test_memo_is_bounded_and_forgets_deleted_objects() -> None:
     assert memo.values("b", "doc", ("d", "doc", "1", "", "")) == {"x": "b"}
 
 
-ACTING = """
-related:
-  job:
-    get: {apiVersion: batch/v1, kind: Job, name: "{{ object.metadata.name }}"}
-facts:
+ACTING = (
+    RELATED_JOB
+    + """facts:
   size: "length(object.spec.items || `[]`)"
   payload: "to_json(object.spec)"
 groups:
@@ -86,6 +90,7 @@ groups:
                 kind: Job
                 metadata: {name: "{{ object.metadata.name }}", annotations: {payload: "{{ payload }}"}}
 """
+)
 
 
 def test_facts_only_an_acting_evaluation_read_are_not_kept() -> None:
@@ -106,11 +111,9 @@ def test_facts_only_an_acting_evaluation_read_are_not_kept() -> None:
     assert (memo.hits, memo.misses) == (2, 1)
 
 
-IMPURE = """
-related:
-  job:
-    get: {apiVersion: batch/v1, kind: Job, name: "{{ object.metadata.name }}"}
-facts:
+IMPURE = (
+    RELATED_JOB
+    + """facts:
   running: "condition(job, 'Running').status == 'True'"
   stamp: "now()"
 groups:
@@ -120,6 +123,7 @@ groups:
       - name: look
         when: "running || stamp"
 """
+)
 
 
 def test_a_document_without_pure_facts_makes_no_entry() -> None:
