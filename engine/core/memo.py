@@ -7,8 +7,8 @@ object re-evaluated because a related object changed (its own version unchanged)
 A new version of either object, or a new rule set, is a miss. Values are shared: never mutate them.
 
 What is kept, and what is not:
-- a document without such facts makes no entry (an empty one per object would still cost a few hundred bytes,
-  and a place in the table for every object ever evaluated);
+- a document without such facts makes no entry (an empty one per object still cost about 330 bytes under
+  tracemalloc, and a place in the table for every object ever evaluated);
 - only what an evaluation that decided no action read is kept: the facts an acting evaluation computes (those
   its writes render, often the largest: a whole spec as JSON, its hash) are dropped from the entry when it
   ends. An acting evaluation is followed by another (its writes bring it), usually of a new version, while the
