@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from engine.core import events as events_module
 from engine.core.execute import Executor, Outcome, Result, Written
 from engine.errors import ApiError
 from engine.model import (
@@ -249,6 +250,22 @@ async def test_an_expired_event_is_recreated() -> None:
     store.remove(GVK("", "v1", "Event"), "default", event["metadata"]["name"])
     await executor.execute(decision(emit))
     assert [e["count"] for e in events(store)] == [1]
+
+
+async def test_the_aggregation_memory_forgets_the_least_recently_seen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past MEMORY distinct events the one repeated least recently is forgotten: its next repeat creates another
+    Event, while a repeat of one seen since still counts on the Event it has."""
+    monkeypatch.setattr(events_module, "MEMORY", 3)
+    store = cluster(widget())
+    executor = Executor(store, now=lambda: NOW_TEXT)
+
+    def emit(message: str) -> Decision:
+        return decision(EmitEvent(EVENT, EventType.NORMAL, "R", message))
+
+    for message in ("a", "b", "c", "a", "d", "a", "b"):
+        await executor.execute(emit(message))
+    counts = sorted((e["message"], e["count"]) for e in events(store))
+    assert counts == [("a", 3), ("b", 1), ("b", 1), ("c", 1), ("d", 1)]
 
 
 class NoEvents(MemoryCluster):
