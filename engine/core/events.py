@@ -23,8 +23,8 @@ log = logging.getLogger("engine.events")
 MEMORY = 4096
 """How many distinct events are remembered for aggregation (client-go's bound). An entry is a 64-bit digest of
 (object, type, reason, message) and two ints: the time the Event was named after and its count. Measured under
-tracemalloc (4,096 entries): about 170 bytes an entry, 0.7 MiB when full, where a 16-byte digest and the Event's
-namespace and name strings took 339 bytes (1.3 MiB)."""
+tracemalloc (4,096 entries): 165 bytes an entry, 0.65 MiB when full, where a 16-byte digest and the Event's
+namespace and name strings took 339 bytes (1.33 MiB)."""
 
 
 def _now() -> str:
@@ -89,7 +89,9 @@ class EventRecorder:
         self._remember(key, named, 1)
 
     def _remember(self, key: int, named: int, count: int) -> None:
-        """Remember as the newest entry (the caller popped any earlier one); forget the oldest past MEMORY."""
+        """Remember as the newest entry (the caller popped any earlier one); forget the oldest past MEMORY. Finding
+        the oldest walks past the slots freed since the dict last rebuilt its table: at the bound a new event took
+        10.9 µs here against 7.2 µs with an OrderedDict (50,000 events, fake cluster), before the write it makes."""
         seen = self._seen
         seen[key] = (named, count)
         while len(seen) > MEMORY:
