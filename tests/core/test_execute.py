@@ -3,6 +3,7 @@ becomes a requeue, events aggregated into a count, and the outcome the queue get
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -266,6 +267,31 @@ async def test_the_aggregation_memory_forgets_the_least_recently_seen(monkeypatc
         await executor.execute(emit(message))
     counts = sorted((e["message"], e["count"]) for e in events(store))
     assert counts == [("a", 3), ("b", 1), ("b", 1), ("c", 1), ("d", 1)]
+
+
+class SlowPatches(MemoryCluster):
+    """The in-memory cluster whose patches wait until `release` is set (a write in flight)."""
+
+    release: asyncio.Event
+
+    async def patch(self, ref: ObjectRef, patch: JSON, patch_type: PatchType, subresource: str = "") -> Obj:
+        await self.release.wait()
+        return await super().patch(ref, patch, patch_type, subresource)
+
+
+async def test_a_repeat_while_another_is_being_written_counts_on_the_same_event() -> None:
+    """Two repeats of one event at once (two workers) both update the Event recorded for it: the memory still
+    holds it while the first update is in flight, so no second Event is created beside it."""
+    store = SlowPatches(lambda: NOW_TEXT)
+    store.release = asyncio.Event()
+    executor = Executor(store, now=lambda: NOW_TEXT)
+    emit = decision(EmitEvent(EVENT, EventType.NORMAL, "R", "m"))
+    await executor.execute(emit)
+    repeats = asyncio.gather(executor.execute(emit), executor.execute(emit))
+    await asyncio.sleep(0)
+    store.release.set()
+    await repeats
+    assert [(e["message"], e["count"] >= 2) for e in events(store)] == [("m", True)]
 
 
 class NoEvents(MemoryCluster):
