@@ -84,36 +84,24 @@ class Context(dict[str, Any]):
         value = _dict_get(self, key, _MISSING)
         if value is not _MISSING:
             return value
-        producers = self._producers
-        if producers is _NONE:  # a child (item, rule, args...): everything else is its ancestors'
+        entry = self._producers.get(key, _MISSING)
+        if entry is _MISSING:  # not a lazy name of this context: its parent's, if it has one
             parent = self._parent
-            while parent is not None:
-                value = _dict_get(parent, key, _MISSING)
-                if value is not _MISSING:
-                    return value
-                if parent._producers is not _NONE:
-                    return parent.get(key, default)
-                parent = parent._parent
-            return default
-        entry = producers.get(key, _MISSING)
-        if entry is not _MISSING:
-            busy = self._busy
-            if key in busy:
-                raise ExpressionError(f"`{key}` depends on itself")
-            busy.add(key)
-            try:
-                if type(entry) is tuple:
-                    value = entry[0](self)
-                    self._record[entry[1]] = value
-                else:
-                    value = self._resolve(key)
-            finally:
-                busy.discard(key)
-            _dict_set(self, key, value)
-            return value
-        if self._parent is not None:
-            return self._parent.get(key, default)
-        return default
+            return default if parent is None else parent.get(key, default)
+        busy = self._busy
+        if key in busy:
+            raise ExpressionError(f"`{key}` depends on itself")
+        busy.add(key)
+        try:
+            if type(entry) is tuple:
+                value = entry[0](self)
+                self._record[entry[1]] = value
+            else:
+                value = self._resolve(key)
+        finally:
+            busy.discard(key)
+        _dict_set(self, key, value)
+        return value
 
     def __getitem__(self, key: str) -> Any:
         value = self.get(key, _MISSING)
