@@ -59,6 +59,23 @@ def _order(op: str, left: Any, right: Any) -> Any:
         return None
 
 
+def _equality(children: list[dict[str, Any]], left: str, right: str) -> str:
+    """`left == right` as JMESPath has it (engine.expr.jmes._equals: a number is never equal to a boolean), as one
+    Python expression. Against a literal text, `true`, `false` or `null` (most comparisons in rules) it is Python's
+    own test; two values of one type, or text on either side, compare with `==`; anything else calls `_equals`."""
+    for side, other in ((children[1], left), (children[0], right)):
+        if side["type"] == "literal":
+            constant = side["value"]
+            if constant is None or isinstance(constant, bool):
+                return f"({other} is {constant!r})"  # 1 == true is false in JMESPath: only true itself is true
+            if isinstance(constant, str):
+                return f"({other} == {constant!r})"
+    return (
+        f"({left} == {right}) if (type({left}) is type({right}) or type({left}) is _str or type({right}) is _str) "
+        f"else _equals({left}, {right})"
+    )
+
+
 Inline = Callable[[str], "tuple[Callable[..., Any], tuple[frozenset[str] | None, ...]] | None"]
 """For a function name: the function generated code may call with the arguments, and the type names each argument
 must have for that call (None: any); or None (engine.expr.functions.inline_call)."""
@@ -195,9 +212,7 @@ class _Writer:
         out = self.temp()
         op = node["value"]
         if op in ("eq", "ne"):
-            test = (
-                f"({left} == {right}) if (type({left}) is _str or type({right}) is _str) else _equals({left}, {right})"
-            )
+            test = _equality(node["children"], left, right)
             self.emit(indent, f"{out} = {test}" if op == "eq" else f"{out} = not ({test})")
             return out
         symbol = _ORDER[op]
