@@ -248,6 +248,8 @@ class _Writer:
         return out
 
     def _function_expression(self, node: dict[str, Any], value: str, indent: int) -> str:
+        if node["value"] == "if" and len(node["children"]) == 3:
+            return self._choice(node, value, indent)
         args = [self.write(child, value, indent) for child in node["children"]]
         out = self.temp()
         name = node["value"]
@@ -272,6 +274,17 @@ class _Writer:
         self.emit(indent + 1, f"{out} = {call}")
         self.emit(indent, "else:")
         self.emit(indent + 1, f"{out} = {caller}({listed})")
+        return out
+
+    def _choice(self, node: dict[str, Any], value: str, indent: int) -> str:
+        """`if(test, then, else)`: the test, then the one branch it chooses (as the closures do)."""
+        test, then, otherwise = node["children"]
+        tested = self.write(test, value, indent)
+        out = self.temp()
+        self.emit(indent, f"if {self.falsy(tested)}:")
+        self.emit(indent + 1, f"{out} = {self.write(otherwise, value, indent + 1)}")
+        self.emit(indent, "else:")
+        self.emit(indent + 1, f"{out} = {self.write(then, value, indent + 1)}")
         return out
 
     def _multi_select_list(self, node: dict[str, Any], value: str, indent: int) -> str:

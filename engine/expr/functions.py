@@ -205,8 +205,8 @@ class Functions(jmespath_functions.Functions):
     def _func_if(self, test: Any, then: Any, otherwise: Any) -> Any:
         """if(test, then, else) -> any: `then` when `test` is true (JMESPath truthiness), else `else`.
 
-        Both branches are evaluated; use it to choose between values.
-        Example: if(`true`, 'yes', 'no') == 'yes'"""
+        Only the branch it returns is evaluated (as `&&` and `||` do), so the other may be one that would fail.
+        Example: if(`true`, 'yes', length(`null`)) == 'yes'"""
         falsy = test is None or test is False or test in ("", [], {})
         return otherwise if falsy else then
 

@@ -181,6 +181,9 @@ class _Compiler:
     def _function_expression(self, node: dict[str, Any]) -> Fn:
         name = node["value"]
         args = self._children(node)
+        if name == "if" and len(args) == 3:  # a choice: only the branch it returns is evaluated
+            test, then, otherwise = args
+            return lambda value: otherwise(value) if is_false(test(value)) else then(value)
         if self._resolve is None:
             call = self._call
             return lambda value: call(name, [arg(value) for arg in args])

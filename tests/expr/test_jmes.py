@@ -16,8 +16,15 @@ from engine.expr.functions import FUNCTIONS, fast_caller, inline_call
 
 
 class _Reference(TreeInterpreter):
-    """jmespath's interpreter with our functions, and the one documented deviation of the compiler: ordering a
-    number against a string is null (jmespath.py raises Python's TypeError there)."""
+    """jmespath's interpreter with our functions, and the two documented deviations of the compiler: ordering a
+    number against a string is null (jmespath.py raises Python's TypeError there), and `if()` evaluates only the
+    branch it returns (jmespath.py evaluates every argument of a function)."""
+
+    def visit_function_expression(self, node: dict[str, Any], value: Any) -> Any:
+        if node["value"] == "if" and len(node["children"]) == 3:
+            test, then, otherwise = node["children"]
+            return self.visit(otherwise if jmes.is_false(self.visit(test, value)) else then, value)
+        return super().visit_function_expression(node, value)
 
     def visit_comparator(self, node: dict[str, Any], value: Any) -> Any:
         if node["value"] in ("lt", "lte", "gt", "gte"):
@@ -235,6 +242,14 @@ EXPRESSIONS = [
     "[a.s, a.s, {x: a.s}, a.b && a.b.c]",
     "join('-', [text, text])",
     "join('-', [text, `1`])",
+    # if(): only the branch chosen is evaluated (the other would fail here)
+    "if(t, 'yes', length(`1`))",
+    "if(f, length(`1`), 'no')",
+    "if(a.e, length(`1`), a.s)",
+    "if(missing, length(`1`), length(a.s))",
+    "if(zero, a.b.c[0], a.b.c[1])",
+    "people[?if(age, age > `30`, `false`) || if(`true`, `false`, length(`1`))].name",
+    "if(t, length(`1`), 'no')",
 ]
 
 
@@ -328,6 +343,19 @@ def test_is_false_is_jmespath_falsiness() -> None:
     """Empty string, list and object, null and false are false; 0, "0", [0] and true are true."""
     assert [jmes.is_false(v) for v in ("", [], {}, None, False)] == [True] * 5
     assert [jmes.is_false(v) for v in (0, 0.0, "0", [0], {"a": None}, True, " ")] == [False] * 7
+
+
+def test_if_evaluates_only_the_branch_it_returns() -> None:
+    """`if()` is a choice, not a call with all its arguments evaluated (a documented deviation from jmespath.py)."""
+    for compiled in (
+        jmes.compile_ast(jmes.parse("if(a, 'yes', length(`1`))"), FUNCTIONS.call_function, fast_caller),
+        codegen.generate(jmes.parse("if(a, 'yes', length(`1`))"), FUNCTIONS.call_function, fast_caller),
+    ):
+        assert compiled({"a": True}) == "yes"
+        with pytest.raises(jmespath_exceptions.JMESPathTypeError):
+            compiled({"a": False})
+    with pytest.raises(jmespath_exceptions.JMESPathTypeError):
+        jmespath.search("if(a, 'yes', length(`1`))", {"a": True}, Options(custom_functions=FUNCTIONS))
 
 
 def test_comparing_a_number_with_a_string_is_null() -> None:
