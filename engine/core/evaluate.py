@@ -128,7 +128,9 @@ class _Session:
         if binding.name:
             values[binding.name] = binding.source
         kept = None
-        if snapshot.memo is not None and derived("pure", self.document, pure_facts):  # no entry for nothing to keep
+        memo = snapshot.memo
+        pure: frozenset[str] = derived("pure", self.document, pure_facts) if memo is not None else frozenset()
+        if memo is not None and pure:  # no memo entry for nothing to keep
             meta = self.object.get("metadata") or {}
             uid, version = str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
             if uid and version:
@@ -140,7 +142,7 @@ class _Session:
                     str(source.get("uid") or ""),
                     str(source.get("resourceVersion") or ""),
                 )
-                kept = snapshot.memo.values(uid, self.document.name, versions)
+                kept = memo.values(uid, self.document.name, versions)
         names = Names(
             self.document,
             self.object,
@@ -149,6 +151,7 @@ class _Session:
             reads=evaluation.reads,
             values=values,
             kept=kept,
+            pure=pure,
         )
         self.root: Context = names.root()
         self.planner = Planner(self.document, self.object, now)

@@ -22,7 +22,6 @@ from engine.core.store import ObjectStore, field_value
 from engine.core.trace import Trace
 from engine.expr import is_false
 from engine.model import GVK, Obj
-from engine.spec.checks import pure_facts
 from engine.spec.ruleset import (
     CasesFact,
     Document,
@@ -110,9 +109,11 @@ class Names:
         reads: list[Read],
         values: dict[str, Any],
         kept: dict[str, Any] | None = None,
+        pure: frozenset[str] = frozenset(),
     ) -> None:
         """`values` are the names given (the object, the bound source); `kept`, when given, the memo's fact values
-        for this version of the object: pure facts are read from it and stored in it."""
+        for this version of the object: the `pure` facts (engine.spec.checks.pure_facts) are read from it and
+        stored in it."""
         self.document = document
         self.object = obj
         self.store = store
@@ -129,7 +130,7 @@ class Names:
         self._kept: dict[str, Any] = {}
         resolve = self._produce
         if kept is not None:
-            self._pure = derived("pure", document, pure_facts)
+            self._pure = pure
             self._kept = kept
             resolve = self._produce_kept
             names = derived("resolved", document, _resolved)
