@@ -22,7 +22,9 @@ What it measures, with the shipped rules (rules/*.yaml) and objects from the rea
 
 Timings are per call, after a warm-up, on one thread: the thread's CPU time (`time.thread_time_ns`, the figures
 the targets are checked against: on a shared machine it is the call's own cost) and the wall time (`wall_*`,
-which adds whatever else the machine ran meanwhile).
+which adds whatever else the machine ran meanwhile). Each call is timed `count` times in a row, as microbenchmarks
+do; `evaluation_in_turns` times the same evaluations one of each scenario per round, which is what an operator
+does (one object after another): each then finds the processor's caches as the others left them.
 """
 
 from __future__ import annotations
@@ -214,20 +216,29 @@ async def _scenarios(ruleset: RuleSet) -> dict[str, tuple[Obj, IndexedStore]]:
 # ---------------------------------------------------------------- measuring
 
 
-def _time_calls(call: Callable[[], object], count: int, warmup: int) -> tuple[list[int], list[int]]:
-    """Per-call CPU time of this thread and wall time, in ns. On a shared machine the CPU time is the cost of the
-    call; the wall time adds whatever else ran meanwhile."""
+def _time_calls(
+    calls: dict[str, Callable[[], object]], count: int, warmup: int, *, in_turns: bool = False
+) -> dict[str, tuple[list[int], list[int]]]:
+    """Per-call CPU time of this thread and wall time, in ns, of each call `count` times: one call after the other
+    (each runs `count` times in a row, its code and data hot in the processor's caches), or `in_turns` (one of each
+    per round: each call finds the caches as the others left them, as in an operator evaluating one object after
+    another). On a shared machine the CPU time is the cost of the call; the wall time adds whatever else ran
+    meanwhile."""
     for _ in range(warmup):
-        call()
+        for call in calls.values():
+            call()
     gc.collect()
-    cpu, wall = [], []
+    samples: dict[str, tuple[list[int], list[int]]] = {name: ([], []) for name in calls}
+    turns = [(call, *samples[name]) for name, call in calls.items()]
+    rounds = [turns] * count if in_turns else [[turn] * count for turn in turns]
     cpu_ns, wall_ns = time.thread_time_ns, time.perf_counter_ns
-    for _ in range(count):
-        started_cpu, started_wall = cpu_ns(), wall_ns()
-        call()
-        wall.append(wall_ns() - started_wall)
-        cpu.append(cpu_ns() - started_cpu)
-    return cpu, wall
+    for batch in rounds:
+        for call, cpu, wall in batch:
+            started_cpu, started_wall = cpu_ns(), wall_ns()
+            call()
+            wall.append(wall_ns() - started_wall)
+            cpu.append(cpu_ns() - started_cpu)
+    return samples
 
 
 def _percentiles(samples: list[int]) -> dict[str, float]:
@@ -286,6 +297,10 @@ def _cold_compile() -> tuple[float, float]:
     return float(cpu), float(wall)
 
 
+_REUSED = "reevaluation:"
+_BUILD = "job build"
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     """Run the benchmark and return its figures."""
     repeats, count, warmup = (3, 300, 50) if quick else (10, 3000, 300)
@@ -298,10 +313,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         warm_ms.append((time.thread_time() - started) * 1000)
 
     scenarios = asyncio.run(_scenarios(ruleset))
-    pooled: list[int] = []
-    pooled_wall: list[int] = []
-    steady: list[int] = []
-    reused: list[int] = []
+    calls: dict[str, Callable[[], object]] = {}
+    acting: dict[str, bool] = {}
     per_scenario: dict[str, Any] = {}
     for name, (obj, store) in scenarios.items():
         bindings = _bindings(ruleset, obj, store)
@@ -309,32 +322,46 @@ def run(quick: bool = False) -> dict[str, Any]:
         evaluation = evaluate(ruleset, snapshot, clock)
         if evaluation.errors:
             raise RuntimeError(f"{name}: {evaluation.errors[0].error}")
-        cpu, wall = _time_calls(functools.partial(evaluate, ruleset, snapshot, clock), count, warmup)
+        calls[name] = functools.partial(evaluate, ruleset, snapshot, clock)
+        acting[name] = any(decision.actions for decision in evaluation.decisions)
+        # The runtime keeps the facts of an unchanged object between its evaluations (engine.core.memo): the
+        # re-evaluation of a stream whose Job changed. The other figures are first evaluations of a version.
+        kept = Snapshot(obj, store, bindings, FactMemo())
+        evaluate(ruleset, kept, clock)
+        calls[_REUSED + name] = functools.partial(evaluate, ruleset, kept, clock)
+        per_scenario[name] = {
+            "fired": ",".join(evaluation.fired) or "-",
+            "actions": sum(len(d.actions) for d in evaluation.decisions),
+        }
+    build = _job_build(ruleset, *scenarios["pending-streaming"])
+    created = build()
+    containers = created.obj["spec"]["template"]["spec"]["containers"]
+    assert containers[0].get("envFrom"), "the Job build includes the class's secretRefs"
+    calls[_BUILD] = build
+
+    timed = _time_calls(calls, count, warmup)
+    pooled: list[int] = []
+    pooled_wall: list[int] = []
+    steady: list[int] = []
+    reused: list[int] = []
+    for name, figures in per_scenario.items():
+        cpu, wall = timed[name]
+        reused_cpu, _ = timed[_REUSED + name]
         pooled.extend(cpu)
         pooled_wall.extend(wall)
-        if not any(decision.actions for decision in evaluation.decisions):
+        if not acting[name]:
             steady.extend(cpu)
-        # The runtime keeps the facts of an unchanged object between its evaluations (engine.core.memo): the
-        # re-evaluation of a stream whose Job changed. The figures above are first evaluations of a version.
-        memo = FactMemo()
-        kept = Snapshot(obj, store, bindings, memo)
-        evaluate(ruleset, kept, clock)
-        reused_cpu, _ = _time_calls(functools.partial(evaluate, ruleset, kept, clock), count, warmup)
         reused.extend(reused_cpu)
         per_scenario[name] = {
             **_figures(cpu, wall),
             "reevaluation_p50_us": _percentiles(reused_cpu)["p50_us"],
-            "fired": ",".join(evaluation.fired) or "-",
-            "actions": sum(len(d.actions) for d in evaluation.decisions),
+            **figures,
         }
-
-    obj, store = scenarios["pending-streaming"]
-    build = _job_build(ruleset, obj, store)
-    created = build()
-    containers = created.obj["spec"]["template"]["spec"]["containers"]
-    assert containers[0].get("envFrom"), "the Job build includes the class's secretRefs"
-    build_cpu, build_wall = _time_calls(build, count, warmup)
+    build_cpu, build_wall = timed[_BUILD]
     build_samples = build_cpu
+    evaluations = {name: calls[name] for name in per_scenario}
+    in_turns = _time_calls(evaluations, count, warmup, in_turns=True)
+    turned = [sample for cpu, _ in in_turns.values() for sample in cpu]
 
     evaluation_figures = _figures(pooled, pooled_wall)
     build_figures = _figures(build_cpu, build_wall)
@@ -346,6 +373,12 @@ def run(quick: bool = False) -> dict[str, Any]:
     return {
         "evaluation": evaluation_figures,
         "evaluation_steady": _percentiles(steady),
+        # The same evaluations in turns, one of each scenario per round: with the processor's caches as the other
+        # scenarios left them, as in an operator (the figures above run each scenario `count` times in a row).
+        "evaluation_in_turns": {
+            **_percentiles(turned),
+            **{f"{name}_p50_us": _percentiles(cpu)["p50_us"] for name, (cpu, _) in in_turns.items()},
+        },
         "reevaluation_unchanged_object": _percentiles(reused),
         "evaluations_per_second": round(1e9 / statistics.fmean(pooled)),
         "job_build": build_figures,
