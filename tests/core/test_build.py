@@ -251,12 +251,14 @@ def test_fresh_copies_every_container_and_shares_only_scalars() -> None:
     flat = {"name": "SPEC", "value": spec, "n": 1, "on": True, "none": None}
     env = [flat, "text", 2]
     deep = {"labels": {"a": "b"}, "containers": [{"env": [flat]}]}
-    for original in (flat, env, deep):
+    args = ["--spec", spec, 3, 2.5, None, True]
+    for original in (flat, env, deep, args):
         copy = fresh(original)
         assert copy == original
         assert copy is not original
     assert fresh(env)[0] is not flat
     assert fresh(env)[0]["value"] is spec
+    assert fresh(args)[1] is spec
     copied = fresh(deep)
     copied["labels"]["a"] = "changed"
     copied["containers"][0]["env"][0]["name"] = "changed"
