@@ -6,7 +6,8 @@ expressions, so that per-node call is most of its time. This module writes the c
 of fields, literals, comparisons, `&&`, `||`, `!`, function calls, pipes, indexes, multi-selects) as straight
 Python statements of one function, compiled with `compile()`; the other nodes (projections, filters, flatten,
 slices, expression references) call the closure the closure compiler makes for them. The semantics are those of
-engine.expr.jmes (and so of jmespath's TreeInterpreter): the tests compare all three on the same inputs.
+engine.expr.jmes (and so of jmespath's TreeInterpreter, but for the deviations that module names): the tests
+compare all three on the same inputs.
 
 The generated source holds no text of the rule file: field names are written with repr(), literal values are
 passed in as constants, so nothing in an expression can inject code.

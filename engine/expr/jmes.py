@@ -3,7 +3,9 @@
 Where this sits: `engine.expr` compiles every condition and value of a rule set once, at load time. The
 jmespath library parses (and reports syntax errors with a column); this module turns its AST into nested
 closures, which evaluate 5-10x faster than walking the AST on every call. Each visitor below mirrors
-`jmespath.visitor.TreeInterpreter` case by case; tests compare both on the same inputs.
+`jmespath.visitor.TreeInterpreter` case by case; tests compare both on the same inputs. Two deviations, both
+documented in docs/rules.md: ordering a number against a string is null (jmespath.py raises TypeError), and
+`if(test, then, else)` evaluates only the branch it returns (jmespath.py evaluates every argument of a function).
 
 It does not know which names exist in the data (the compiler checks that) nor what functions mean
 (engine.expr.functions).
