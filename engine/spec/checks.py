@@ -164,6 +164,12 @@ def _cycles(document: Document) -> Iterator[Problem]:
 
 
 def _deps(document: Document, name: str) -> set[str]:
+    return {path[0] for expression in _expressions(document, name) for path in expression.root_paths()}
+
+
+def _expressions(document: Document, name: str) -> list[Expression]:
+    """Every expression computing a fact or related object evaluates against the document's names (a list lookup's
+    `orderBy` reads its items only)."""
     expressions: list[Expression] = []
     templates: list[Template | None] = []
     if name in document.facts:
@@ -184,12 +190,13 @@ def _deps(document: Document, name: str) -> set[str]:
             templates.extend([lookup.name, lookup.namespace])
         else:
             templates.append(lookup.namespace)
+            templates.extend(value for _, value in lookup.match)
             if lookup.where is not None:
                 expressions.append(lookup.where)
     for tmpl in templates:
         if tmpl is not None:
             expressions.extend(e for e in tmpl.expressions if isinstance(e, Expression))
-    return {path[0] for expression in expressions for path in expression.root_paths()}
+    return expressions
 
 
 # --- field paths checked against CRD schemas ------------------------------------------------------------
