@@ -45,11 +45,15 @@ class Context(dict[str, Any]):
         parent: Context | None = None,
         resolve: Callable[[str], Any] | None = None,
         record: dict[str, Any] | None = None,
+        *,
+        cycles: bool = True,
     ) -> None:
         """`names` (its keys) are computed on first read by `resolve(name)`: one function, no closure per name. A
         name whose entry in `names` is a tuple, a `Computed` (function, key), is computed as `function(context)`
         instead, its value also put in `record` under the key (the evaluator's trace): the commonest names, without
-        a call of `resolve` in between. Entries of any other type only say that the name exists."""
+        a call of `resolve` in between. Entries of any other type only say that the name exists. With `cycles`, a
+        name read again while it is being computed is an error; without, the caller knows that it cannot be (the
+        compiler found no cycle, and nothing can read a name it did not see)."""
         if values:
             dict.update(self, values)
         if names and resolve is None:
@@ -58,7 +62,7 @@ class Context(dict[str, Any]):
         self._parent = parent
         self._resolve: Callable[[str], Any] = resolve or _no_names
         self._record: dict[str, Any] = {} if record is None else record
-        self._busy: set[str] = set()
+        self._busy: set[str] | None = set() if cycles else None
 
     def child(self, values: Mapping[str, Any]) -> Context:
         """A context with extra names that reads everything else from this one. What this one holds now is copied in
@@ -89,9 +93,10 @@ class Context(dict[str, Any]):
             parent = self._parent
             return default if parent is None else parent.get(key, default)
         busy = self._busy
-        if key in busy:
-            raise ExpressionError(f"`{key}` depends on itself")
-        busy.add(key)
+        if busy is not None:
+            if key in busy:
+                raise ExpressionError(f"`{key}` depends on itself")
+            busy.add(key)
         try:
             if type(entry) is tuple:
                 value = entry[0](self)
@@ -99,7 +104,8 @@ class Context(dict[str, Any]):
             else:
                 value = self._resolve(key)
         finally:
-            busy.discard(key)
+            if busy is not None:
+                busy.discard(key)
         _dict_set(self, key, value)
         return value
 

@@ -22,6 +22,7 @@ from engine.core.store import ObjectStore, field_value
 from engine.core.trace import Trace
 from engine.expr import is_false
 from engine.model import GVK, Obj
+from engine.spec.checks import names_read_dynamically
 from engine.spec.ruleset import (
     CasesFact,
     Document,
@@ -61,14 +62,15 @@ render or None), key) | (_RELATED, Related, key) for a list | (_EXPRESSION, its 
 (_FORM, FactForm, key)."""
 
 
-def _tables(document: Document) -> tuple[dict[str, Producer], dict[str, Computed | bool]]:
-    """How each name of a document is made, and the names for its root context: facts that are one expression as
-    `Computed` (the context evaluates them itself), the others True (computed through `Names._produce`)."""
+def _tables(document: Document) -> tuple[dict[str, Producer], dict[str, Computed | bool], bool]:
+    """How each name of a document is made; the names for its root context: facts that are one expression as
+    `Computed` (the context evaluates them itself), the others True (computed through `Names._produce`); and
+    whether the context must catch cycles (engine.spec.checks.names_read_dynamically)."""
     producers = _producers(document)
     computed: dict[str, Computed | bool] = {
         name: (how, key) if kind == _EXPRESSION else True for name, (kind, how, key) in producers.items()
     }
-    return producers, computed
+    return producers, computed, names_read_dynamically(document)
 
 
 def _resolved(document: Document) -> dict[str, bool]:
@@ -121,7 +123,7 @@ class Names:
         self.namespace = str(meta.get("namespace") or "")
         self._producers: dict[str, Producer]
         names: dict[str, Any]
-        self._producers, names = derived("names", document, _tables)
+        self._producers, names, cycles = derived("names", document, _tables)
         self._facts = trace.facts
         self._looked_up = trace._looked_up  # recorded raw, summarised when the trace is read
         self._reads = reads
@@ -137,7 +139,7 @@ class Names:
         # The root calls back into this object to compute names: held weakly here, the pair is no reference cycle,
         # so an evaluation's objects are freed as soon as it ends, not by the cyclic garbage collector (whose passes
         # would otherwise come every few evaluations, each one a pause of its own).
-        root = Context(values, names, resolve=resolve, record=trace.facts)
+        root = Context(values, names, resolve=resolve, record=trace.facts, cycles=cycles)
         self._root: Callable[[], Context | None] = weakref.ref(root)
         self._made: list[Context] = [root]
 

@@ -110,6 +110,11 @@ class Expression:
         """The field chains read from the root (`object.spec.x` -> ('object', 'spec', 'x')), for static checks."""
         return _root_paths(self.ast)
 
+    def uses_current(self) -> bool:
+        """Whether the expression names the current value (`@`) anywhere: through it a function may read a field of
+        the root by a computed key (`get(@, key)`), which `root_paths` cannot list."""
+        return _uses_current(self.ast)
+
 
 def compile_expression(source: str) -> Expression:
     """Compile a JMESPath expression (raises ExpressionSyntaxError)."""
@@ -209,6 +214,12 @@ def _root_paths(node: dict[str, Any]) -> list[tuple[str, ...]]:
     for child in children:
         paths.extend(_root_paths(child))
     return paths
+
+
+def _uses_current(node: dict[str, Any]) -> bool:
+    if node.get("type") == "current":
+        return True
+    return any(_uses_current(child) for child in node.get("children", []) if isinstance(child, dict))
 
 
 def _leading_fields(node: dict[str, Any]) -> tuple[str, ...]:

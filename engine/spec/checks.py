@@ -167,6 +167,14 @@ def _deps(document: Document, name: str) -> set[str]:
     return {path[0] for expression in _expressions(document, name) for path in expression.root_paths()}
 
 
+def names_read_dynamically(document: Document) -> bool:
+    """Whether computing a fact or related object may read a name the static checks do not see: an expression naming
+    `@` can hand the whole context to a function (`get(@, key)`). Without one, the check for cycles above is
+    complete, and evaluation need not look for them again."""
+    names = [*document.facts, *document.related]
+    return any(expression.uses_current() for name in names for expression in _expressions(document, name))
+
+
 def _expressions(document: Document, name: str) -> list[Expression]:
     """Every expression computing a fact or related object evaluates against the document's names (a list lookup's
     `orderBy` reads its items only)."""

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from engine.core.evaluate import Evaluation, Lookup, Snapshot, evaluate
 from engine.core.trace import render
 from engine.model import Decision, Provenance
+from engine.spec.checks import names_read_dynamically
 from engine.testing.memory import MemoryCluster
 
 from .harness import HEADER, JOB, NOW_TEXT, WIDGET, actions, clock, cluster, job, rules, run, widget
@@ -444,6 +445,54 @@ def test_error_decisions_never_escape() -> None:
     assert evaluation.trace.why_not("after") == "rule `broken` failed first in group `main`, so it was not reached"
     assert evaluation.trace.step("broken").error.startswith("'abs(object.spec.name)")  # type: ignore[union-attr]
     assert evaluation.trace.why_not("broken").startswith("its condition failed: 'abs(object.spec.name) > `1`'")
+
+
+def test_a_name_read_by_a_computed_key_that_needs_itself_is_an_error_decision() -> None:
+    """A cycle the compiler cannot see (through `get(@, key)`) is caught while evaluating: the condition that read
+    it fails with the name, and the evaluation goes on."""
+    ruleset = rules(
+        """\
+        facts:
+          key: "'loop'"
+          loop: "get(@, key)"
+        groups:
+          - name: main
+            rules:
+              - {name: looped, when: "loop"}
+              - {name: after}
+        """
+    )
+    evaluation = run(ruleset, widget())
+    assert evaluation.fired == ["looped"]
+    assert evaluation.errors[0].error == "condition failed: `loop` depends on itself"
+
+
+GROUPS = """
+groups:
+  - name: main
+    rules:
+      - {name: only, when: "object.spec.go"}
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "dynamic"),
+    [
+        ('facts:\n  key: "\'a\'"\n  loop: "get(@, key)"\n', True),
+        ('facts:\n  name: "object.metadata.name"\n', False),
+        (
+            "related:\n  peers:\n    list: {apiVersion: example.com/v1, kind: Widget, "
+            "match: {spec.group: \"{{ get(@, 'object').spec.group }}\"}}\n",
+            True,
+        ),
+        ('facts:\n  size: "length(object.spec.items || `[]`)"\n', False),
+    ],
+)
+def test_the_cycle_check_stays_where_a_name_can_be_read_by_a_computed_key(body: str, dynamic: bool) -> None:
+    """Computing a name through `@` (a fact, a lookup's match) may read any name; without `@`, the compiler saw every
+    name read, so the context need not catch cycles while evaluating."""
+    (document,) = rules(body + GROUPS).documents
+    assert names_read_dynamically(document) is dynamic
 
 
 ON_ERROR = rules(
