@@ -22,7 +22,7 @@ from engine.core.store import ObjectStore, field_value
 from engine.core.trace import Trace
 from engine.expr import is_false
 from engine.model import GVK, Obj
-from engine.spec.checks import names_read_dynamically
+from engine.spec.checks import needs_cycle_check
 from engine.spec.ruleset import (
     CasesFact,
     Document,
@@ -65,12 +65,12 @@ render or None), key) | (_RELATED, Related, key) for a list | (_EXPRESSION, its 
 def _tables(document: Document) -> tuple[dict[str, Producer], dict[str, Computed | bool], bool]:
     """How each name of a document is made; the names for its root context: facts that are one expression as
     `Computed` (the context evaluates them itself), the others True (computed through `Names._produce`); and
-    whether the context must catch cycles (engine.spec.checks.names_read_dynamically)."""
+    whether the context must catch cycles (engine.spec.checks.needs_cycle_check)."""
     producers = _producers(document)
     computed: dict[str, Computed | bool] = {
         name: (how, key) if kind == _EXPRESSION else True for name, (kind, how, key) in producers.items()
     }
-    return producers, computed, names_read_dynamically(document)
+    return producers, computed, needs_cycle_check(document)
 
 
 def _resolved(document: Document) -> dict[str, bool]:

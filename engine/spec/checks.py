@@ -167,12 +167,14 @@ def _deps(document: Document, name: str) -> set[str]:
     return {path[0] for expression in _expressions(document, name) for path in expression.root_paths()}
 
 
-def names_read_dynamically(document: Document) -> bool:
-    """Whether computing a fact or related object may read a name the static checks do not see: an expression naming
-    `@` can hand the whole context to a function (`get(@, key)`). Without one, the check for cycles above is
-    complete, and evaluation need not look for them again."""
+def needs_cycle_check(document: Document) -> bool:
+    """Whether evaluating the document must catch a fact or related object that needs itself: when computing one may
+    read a name the static checks do not see (an expression naming `@` can hand the whole context to a function, as
+    in `get(@, key)`), or when the document has a cycle (one the compiler did not build, or it would have refused
+    it). Otherwise the check for cycles above is complete, and evaluation need not look for them again."""
     names = [*document.facts, *document.related]
-    return any(expression.uses_current() for name in names for expression in _expressions(document, name))
+    dynamic = any(expression.uses_current() for name in names for expression in _expressions(document, name))
+    return dynamic or next(_cycles(document), None) is not None
 
 
 def _expressions(document: Document, name: str) -> list[Expression]:

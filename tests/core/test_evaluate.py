@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import textwrap
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from engine.core.evaluate import Evaluation, Lookup, Snapshot, evaluate
 from engine.core.trace import render
 from engine.model import Decision, Provenance
-from engine.spec.checks import names_read_dynamically
+from engine.spec.checks import needs_cycle_check
 from engine.testing.memory import MemoryCluster
 
 from .harness import HEADER, JOB, NOW_TEXT, WIDGET, actions, clock, cluster, job, rules, run, widget
@@ -467,6 +468,28 @@ def test_a_name_read_by_a_computed_key_that_needs_itself_is_an_error_decision() 
     assert evaluation.errors[0].error == "condition failed: `loop` depends on itself"
 
 
+def test_a_document_built_with_a_cycle_keeps_the_check() -> None:
+    """A document the compiler did not check (built from a compiled one, with a cycle) still fails the condition that
+    meets its cycle, instead of recursing until Python stops it."""
+    ruleset = rules(
+        """\
+        facts:
+          a: "b"
+          b: "c"
+          c: "`1`"
+        groups:
+          - name: main
+            rules:
+              - {name: reads, when: "a"}
+        """
+    )
+    (document,) = ruleset.documents
+    cyclic = dataclasses.replace(document, facts={**document.facts, "c": document.facts["a"]})  # c reads b
+    assert needs_cycle_check(cyclic)
+    evaluation = run(dataclasses.replace(ruleset, documents=(cyclic,)), widget())
+    assert evaluation.errors[0].error == "condition failed: `b` depends on itself"
+
+
 GROUPS = """
 groups:
   - name: main
@@ -492,7 +515,7 @@ def test_the_cycle_check_stays_where_a_name_can_be_read_by_a_computed_key(body: 
     """Computing a name through `@` (a fact, a lookup's match) may read any name; without `@`, the compiler saw every
     name read, so the context need not catch cycles while evaluating."""
     (document,) = rules(body + GROUPS).documents
-    assert names_read_dynamically(document) is dynamic
+    assert needs_cycle_check(document) is dynamic
 
 
 ON_ERROR = rules(
