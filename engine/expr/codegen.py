@@ -30,6 +30,7 @@ from engine.expr.jmes import (
     _comparable,
     _Compiler,
     _equals,
+    is_choice,
 )
 
 _ORDER = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
@@ -249,7 +250,7 @@ class _Writer:
         return out
 
     def _function_expression(self, node: dict[str, Any], value: str, indent: int) -> str:
-        if node["value"] == "if" and len(node["children"]) == 3:
+        if is_choice(node):
             return self._choice(node, value, indent)
         args = [self.write(child, value, indent) for child in node["children"]]
         out = self.temp()

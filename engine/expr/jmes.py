@@ -51,6 +51,12 @@ def is_false(value: Any) -> bool:
     return value in ("", [], {})
 
 
+def is_choice(node: dict[str, Any]) -> bool:
+    """Whether a node is `if(test, then, else)`: a choice, of which only the branch returned is evaluated (unlike a
+    function's arguments; jmespath.py evaluates them all). Both compilers make it so."""
+    return node["value"] == "if" and len(node["children"]) == 3
+
+
 def _is_number(value: Any) -> bool:
     kind = type(value)
     if kind is int or kind is float:
@@ -183,7 +189,7 @@ class _Compiler:
     def _function_expression(self, node: dict[str, Any]) -> Fn:
         name = node["value"]
         args = self._children(node)
-        if name == "if" and len(args) == 3:  # a choice: only the branch it returns is evaluated
+        if is_choice(node):
             test, then, otherwise = args
             return lambda value: otherwise(value) if is_false(test(value)) else then(value)
         if self._resolve is None:
