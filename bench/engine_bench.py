@@ -314,7 +314,6 @@ def run(quick: bool = False) -> dict[str, Any]:
 
     scenarios = asyncio.run(_scenarios(ruleset))
     calls: dict[str, Callable[[], object]] = {}
-    acting: dict[str, bool] = {}
     per_scenario: dict[str, Any] = {}
     for name, (obj, store) in scenarios.items():
         bindings = _bindings(ruleset, obj, store)
@@ -323,7 +322,6 @@ def run(quick: bool = False) -> dict[str, Any]:
         if evaluation.errors:
             raise RuntimeError(f"{name}: {evaluation.errors[0].error}")
         calls[name] = functools.partial(evaluate, ruleset, snapshot, clock)
-        acting[name] = any(decision.actions for decision in evaluation.decisions)
         # The runtime keeps the facts of an unchanged object between its evaluations (engine.core.memo): the
         # re-evaluation of a stream whose Job changed. The other figures are first evaluations of a version.
         kept = Snapshot(obj, store, bindings, FactMemo())
@@ -349,7 +347,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         reused_cpu, _ = timed[_REUSED + name]
         pooled.extend(cpu)
         pooled_wall.extend(wall)
-        if not acting[name]:
+        if not figures["actions"]:  # a steady state: no action decided
             steady.extend(cpu)
         reused.extend(reused_cpu)
         per_scenario[name] = {
