@@ -109,7 +109,9 @@ class Context(dict[str, Any]):
         _dict_set(self, key, value)
         return value
 
-    def __getitem__(self, key: str) -> Any:
+    def __missing__(self, key: str) -> Any:
+        """`context[key]` of a name not held yet (dict calls this): computed, or its parent's, or a KeyError. A name
+        held is read by dict itself, without a call: generated expressions read names so (engine.expr.codegen)."""
         value = self.get(key, _MISSING)
         if value is _MISSING:
             raise KeyError(key)

@@ -97,6 +97,7 @@ class _Writer:
             "_EMPTY_DICT": {},
             "_SIZED": frozenset({str, list, dict}),
             "_get": _get,
+            "_LOOKUP": (KeyError, TypeError),
             "_dget": dict.get,
             "_M": _MISSING,
             "_equals": _equals,
@@ -160,18 +161,21 @@ class _Writer:
         # first (the lazy path reads a plain dict correctly too).
         # A missing value (null) has no fields: null, without the exception _get would meet.
         if value == "v":
-            self.emit(indent, f"if isinstance({value}, _dict):")
+            self.emit(indent, "try:")
+            self.emit(indent + 1, f"{out} = {value}[{key}]")
+            self.emit(indent, "except _LOOKUP:")
+            self.emit(indent + 1, f"{out} = _get({value}, {key})")
         else:
             self.emit(indent, f"if type({value}) is _dict:")
             self.emit(indent + 1, f"{out} = {value}.get({key})")
             self.emit(indent, f"elif {value} is None:")
             self.emit(indent + 1, f"{out} = None")
             self.emit(indent, f"elif isinstance({value}, _dict):")
-        self.emit(indent + 1, f"{out} = _dget({value}, {key}, _M)")
-        self.emit(indent + 1, f"if {out} is _M:")
-        self.emit(indent + 2, f"{out} = {value}.get({key})")
-        self.emit(indent, "else:")
-        self.emit(indent + 1, f"{out} = _get({value}, {key})")
+            self.emit(indent + 1, f"{out} = _dget({value}, {key}, _M)")
+            self.emit(indent + 1, f"if {out} is _M:")
+            self.emit(indent + 2, f"{out} = {value}.get({key})")
+            self.emit(indent, "else:")
+            self.emit(indent + 1, f"{out} = _get({value}, {key})")
         self.read[(value, key)] = (out, indent)
         self.deepest = max(self.deepest, indent)
         return out
