@@ -88,10 +88,21 @@ class Context(dict[str, Any]):
         value = _dict_get(self, key, _MISSING)
         if value is not _MISSING:
             return value
+        if key in self._producers:
+            return self.__missing__(key)
+        parent = self._parent  # not a lazy name of this context: its parent's, if it has one
+        return default if parent is None else parent.get(key, default)
+
+    def __missing__(self, key: str) -> Any:
+        """`context[key]` of a name not held yet (dict calls this): computed and kept, or its parent's, or a KeyError.
+        A name held is read by dict itself, without a call: generated expressions read names so (engine.expr.codegen),
+        and come here for the rest."""
         entry = self._producers.get(key, _MISSING)
-        if entry is _MISSING:  # not a lazy name of this context: its parent's, if it has one
+        if entry is _MISSING:
             parent = self._parent
-            return default if parent is None else parent.get(key, default)
+            if parent is None:
+                raise KeyError(key)
+            return parent[key]
         busy = self._busy
         if busy is not None:
             if key in busy:
@@ -107,14 +118,6 @@ class Context(dict[str, Any]):
             if busy is not None:
                 busy.discard(key)
         _dict_set(self, key, value)
-        return value
-
-    def __missing__(self, key: str) -> Any:
-        """`context[key]` of a name not held yet (dict calls this): computed, or its parent's, or a KeyError. A name
-        held is read by dict itself, without a call: generated expressions read names so (engine.expr.codegen)."""
-        value = self.get(key, _MISSING)
-        if value is _MISSING:
-            raise KeyError(key)
         return value
 
     def __contains__(self, key: object) -> bool:

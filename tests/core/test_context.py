@@ -46,6 +46,21 @@ def test_children_add_names_and_read_the_rest_from_their_parent() -> None:
     assert grandchild.root() is parent
 
 
+def test_subscripts_read_like_get_through_every_level() -> None:
+    """`[]` (how generated expressions read names) computes a name in the context that owns it, once, from a child
+    or a grandchild; a name no level has is a KeyError for `[]` and null for an expression."""
+    calls: list[int] = []
+    parent = lazy({"a": 1}, {"lazy": lambda: calls.append(1) or "v"})
+    grandchild = parent.child({"b": 2}).child({})
+    assert [grandchild[k] for k in ("lazy", "a", "b")] == ["v", 1, 2]
+    assert compile_expression("[lazy, a, b, missing]").evaluate(grandchild) == ["v", 1, 2, None]
+    assert calls == [1]
+    assert dict.get(parent, "lazy") == "v"  # kept where it is made, not in the child that read it
+    assert dict.get(grandchild, "lazy") is None
+    with pytest.raises(KeyError):
+        grandchild["missing"]
+
+
 def test_membership_and_missing_keys() -> None:
     """`in` knows given, producible and inherited names; a missing name is a KeyError for `[]`."""
     context = lazy({"a": 1}, {"p": lambda: None}).child({"c": 3})
