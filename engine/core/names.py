@@ -3,8 +3,8 @@
 Where this sits: the evaluator (engine.core.evaluate) builds one `Names` per document and object; its `root`
 context computes a related object (a lookup in the store) or a fact (an expression, a template, cases or a
 filtered list) the first time an expression reads it, records the value in the trace and the read in the
-evaluation's reads. A fact that is one expression is computed by the root context itself (a `Computed` name: no
-call through `Names`); the other names through `Names._produce`. What never changes for a compiled document (which
+evaluation's reads. A fact is computed by the root context itself (a `Computed` name: no call through `Names`);
+a related object through `Names._produce`, as is every name when the memo keeps pure facts. What never changes for a compiled document (which
 names exist, how each is made, its trace key, its pure facts) is worked out once per document (`derived`), not per
 evaluation.
 
@@ -13,6 +13,7 @@ It decides nothing: no rule, no action. The store is only read.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
@@ -63,13 +64,18 @@ render or None), key) | (_RELATED, Related, key) for a list | (_EXPRESSION, its 
 
 
 def _tables(document: Document) -> tuple[dict[str, Producer], dict[str, Computed | bool], bool]:
-    """How each name of a document is made; the names for its root context: facts that are one expression as
-    `Computed` (the context evaluates them itself), the others True (computed through `Names._produce`); and
-    whether the context must catch cycles (engine.spec.checks.needs_cycle_check)."""
+    """How each name of a document is made; the names for its root context: facts as `Computed` (the context
+    computes them itself: an expression's function, or `_fact` of the form), related objects True (looked up through
+    `Names._produce`); and whether the context must catch cycles (engine.spec.checks.needs_cycle_check)."""
     producers = _producers(document)
-    computed: dict[str, Computed | bool] = {
-        name: (how, key) if kind == _EXPRESSION else True for name, (kind, how, key) in producers.items()
-    }
+    computed: dict[str, Computed | bool] = {}
+    for name, (kind, how, key) in producers.items():
+        if kind == _EXPRESSION:
+            computed[name] = (how, key)
+        elif kind == _FORM:
+            computed[name] = (functools.partial(_fact, how), key)
+        else:
+            computed[name] = True
     return producers, computed, needs_cycle_check(document)
 
 
@@ -164,7 +170,7 @@ class Names:
             self._looked_up[key] = value
             return value
         else:
-            value = self._fact(how)
+            value = _fact(how, cast(Context, self._root()))
         self._facts[key] = value
         return value
 
@@ -249,35 +255,36 @@ class Names:
             found = self._selected[key] = list(self.store.select(gvk, scope, path, value))
         return found
 
-    def _fact(self, form: FactForm) -> Any:
-        root = cast(Context, self._root())
-        if isinstance(form, ValueFact):
-            return form.value.render(root)
-        if isinstance(form, CasesFact):
-            for when, value in form.cases:
-                if when is None or not is_false(when.evaluate(root)):
-                    return value.render(root)
-            return None
-        if isinstance(form, ExprFact):
-            return form.expression.evaluate(root)
-        items = form.source.evaluate(root)
-        out = []
-        where, select = form.where, form.select
-        shared = root.child({}) if select is None else None  # a condition's value is only tested, never kept
-        for item in items if isinstance(items, list) else []:
-            if shared is not None:
-                scope = shared
-                scope["item"] = item
-            else:
-                scope = root.child({"item": item})  # one per item: a `select` may keep it (`{{ @ }}`)
-            if where is not None and is_false(where.evaluate(scope)):
-                continue
-            out.append(select.render(scope) if select is not None else item)
-            if form.first:
-                break
+
+def _fact(form: FactForm, root: Context) -> Any:
+    """The value of a fact that is not one expression (a template, cases, a filtered list), read from `root`."""
+    if isinstance(form, ValueFact):
+        return form.value.render(root)
+    if isinstance(form, CasesFact):
+        for when, value in form.cases:
+            if when is None or not is_false(when.evaluate(root)):
+                return value.render(root)
+        return None
+    if isinstance(form, ExprFact):
+        return form.expression.evaluate(root)
+    items = form.source.evaluate(root)
+    out = []
+    where, select = form.where, form.select
+    shared = root.child({}) if select is None else None  # a condition's value is only tested, never kept
+    for item in items if isinstance(items, list) else []:
+        if shared is not None:
+            scope = shared
+            scope["item"] = item
+        else:
+            scope = root.child({"item": item})  # one per item: a `select` may keep it (`{{ @ }}`)
+        if where is not None and is_false(where.evaluate(scope)):
+            continue
+        out.append(select.render(scope) if select is not None else item)
         if form.first:
-            return out[0] if out else None
-        return out
+            break
+    if form.first:
+        return out[0] if out else None
+    return out
 
 
 def _sort_key(value: Any) -> Any:
