@@ -4,9 +4,9 @@ Where this sits: the evaluator (engine.core.evaluate) builds one `Names` per doc
 context computes a related object (a lookup in the store) or a fact (an expression, a template, cases or a
 filtered list) the first time an expression reads it, records the value in the trace and the read in the
 evaluation's reads. A fact is computed by the root context itself (a `Computed` name: no call through `Names`);
-a related object through `Names._produce`, as is every name when the memo keeps pure facts. What never changes for a compiled document (which
-names exist, how each is made, its trace key, its pure facts) is worked out once per document (`derived`), not per
-evaluation.
+a related object through `Names._produce`, as is every name when the memo keeps pure facts. What never changes for
+a compiled document (which names exist, how each is made, its trace key, its pure facts) is worked out once per
+document (`derived`), not per evaluation.
 
 It decides nothing: no rule, no action. The store is only read.
 """

@@ -156,10 +156,12 @@ class _Writer:
         if found is not None and found[1] <= indent:
             return found[0]
         out = self.temp()
-        # Plain dicts (cached objects) and lazy contexts (the rule's names) without a call; anything else in _get.
-        # The expression's own input is nearly always a lazy context (a rule's names): no test for a plain dict
-        # first (the lazy path reads a plain dict correctly too).
-        # A missing value (null) has no fields: null, without the exception _get would meet.
+        # The expression's own input is nearly always a lazy context (a rule's names, all but a few held or computed
+        # once by its __missing__): `v[key]` is one dict lookup in C. A key it lacks, or an input that is no object
+        # (a list, null, text), raises, and _get gives null; so would a KeyError or TypeError out of computing a
+        # name, which _get then computes again and raises (a bug's path, not a rule's). Inside the expression,
+        # plain dicts (cached objects) and lazy contexts without a call; a missing value (null) has no fields: null,
+        # without the exception _get would meet; anything else in _get.
         if value == "v":
             self.emit(indent, "try:")
             self.emit(indent + 1, f"{out} = {value}[{key}]")
