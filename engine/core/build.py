@@ -23,7 +23,8 @@ class RequirementError(ExpressionError):
     """A builder's `require` did not hold; the message is the rule author's."""
 
 
-_SCALARS = frozenset({str, int, float, bool, type(None)})
+SCALARS = frozenset({str, int, float, bool, type(None)})
+"""The types of JSON values that hold no other value: immutable, shared rather than copied."""
 
 
 def fresh(value: Any) -> Any:
@@ -37,11 +38,11 @@ def fresh(value: Any) -> Any:
         if _flat(value):
             return dict(value)
     elif kind is list:
-        if _SCALARS.issuperset(map(type, value)):  # scalars only (args, a command): in C, no loop of ours
+        if SCALARS.issuperset(map(type, value)):  # scalars only (args, a command): in C, no loop of ours
             return list(value)
         copied: list[Any] = []
         for item in value:
-            if type(item) in _SCALARS:
+            if type(item) in SCALARS:
                 copied.append(item)
             elif type(item) is dict and _flat(item):
                 copied.append(dict(item))
@@ -56,7 +57,7 @@ def fresh(value: Any) -> Any:
 def _flat(obj: dict[str, Any]) -> bool:
     """Whether every value of a plain object is a scalar (a shallow copy of it is a deep one): the types of its
     values tested in C, without a generator resumed per value."""
-    return _SCALARS.issuperset(map(type, obj.values()))
+    return SCALARS.issuperset(map(type, obj.values()))
 
 
 def build(builder: Builder, context: Context, args: Any, builders: Mapping[str, Builder]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.core.build import build, fresh
+from engine.core.build import SCALARS, build, fresh
 from engine.core.context import Context
 from engine.errors import ExpressionError
 from engine.expr import FieldPath, is_false, stringify
@@ -86,6 +86,8 @@ def merge_patch(target: Any, patch: Any) -> Any:
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
+        elif type(value) in SCALARS:  # most of a patch: the value itself, without a call to copy it
+            result[key] = value
         else:
             result[key] = merge_patch(result.get(key), value)
     return result
