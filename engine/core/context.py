@@ -1,9 +1,10 @@
 """The root value of every expression: a dict whose facts and related objects are computed on first read.
 
-Where this sits: built by the evaluator for one object. JMESPath reads fields with `.get`, so laziness is a
-dict subclass whose `get` computes a missing name it knows through one `resolve` function (a lookup in the
-store, a fact's expression), or, for a name given as a `Computed`, through that function of the context itself,
-and remembers the result. Child contexts add names (`item`, `args`, `rule`, ...) and fall
+Where this sits: built by the evaluator for one object. Expressions read a name with `context[name]` (generated
+code) or `.get` (JMESPath's functions, the interpreter), so laziness is a dict subclass: a name it holds is dict's
+own lookup, and one it lacks comes to `__missing__` (from `[]`) or `get`, which compute a name it knows through
+one `resolve` function (a lookup in the store), or, for a name given as a `Computed`, through that function of the
+context itself (a fact), and remember the result. Child contexts add names (`item`, `args`, `rule`, ...) and fall
 back to their parent, so facts are computed once per evaluation however deep the reader is.
 
 This module does no lookups itself; the `resolve` it is given does.
@@ -66,7 +67,7 @@ class Context(dict[str, Any]):
 
     def child(self, values: Mapping[str, Any]) -> Context:
         """A context with extra names that reads everything else from this one. What this one holds now is copied in
-        (expressions read it with a dict lookup, without a call of `get`); names it computes later are still found
+        (expressions read it with a dict lookup, without a call); names it computes later are still found
         through it. A name keeps its value once set (the one scope that changes `item`, a filter's, has no children),
         so the copy cannot go stale."""
         child = _new_context(Context)
