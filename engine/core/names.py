@@ -28,8 +28,8 @@ from engine.spec.ruleset import (
     CasesFact,
     Document,
     ExprFact,
-    FactForm,
     GetLookup,
+    ListFact,
     ListLookup,
     Related,
     ValueFact,
@@ -55,12 +55,12 @@ def derived(what: str, owner: T, make: Callable[[T], Any]) -> Any:
     return cached[1]
 
 
-_RELATED, _GET, _EXPRESSION, _FORM = 0, 1, 2, 3
+_RELATED, _GET, _FACT = 0, 1, 2
 
 Producer = tuple[int, Any, str]
 """How a name is made, with `key` its name in the trace (`document.name`): (_GET, (kind, name's render, namespace's
-render or None), key) | (_RELATED, Related, key) for a list | (_EXPRESSION, its evaluate function, key) |
-(_FORM, FactForm, key)."""
+render or None), key) | (_RELATED, Related, key) for a list | (_FACT, a function of the root context, key): an
+expression's evaluate, or `_fact` of a fact of another form."""
 
 
 def _tables(document: Document) -> tuple[dict[str, Producer], dict[str, Computed | bool], bool]:
@@ -68,14 +68,9 @@ def _tables(document: Document) -> tuple[dict[str, Producer], dict[str, Computed
     computes them itself: an expression's function, or `_fact` of the form), related objects True (looked up through
     `Names._produce`); and whether the context must catch cycles (engine.spec.checks.needs_cycle_check)."""
     producers = _producers(document)
-    computed: dict[str, Computed | bool] = {}
-    for name, (kind, how, key) in producers.items():
-        if kind == _EXPRESSION:
-            computed[name] = (how, key)
-        elif kind == _FORM:
-            computed[name] = (functools.partial(_fact, how), key)
-        else:
-            computed[name] = True
+    computed: dict[str, Computed | bool] = {
+        name: (how, key) if kind == _FACT else True for name, (kind, how, key) in producers.items()
+    }
     return producers, computed, needs_cycle_check(document)
 
 
@@ -97,10 +92,8 @@ def _producers(document: Document) -> dict[str, Producer]:
         if name in out:
             continue  # a related object of the same name wins, as it always did
         form = fact.form
-        if isinstance(form, ExprFact):
-            out[name] = (_EXPRESSION, form.expression.evaluate, f"{document.name}.{name}")
-        else:
-            out[name] = (_FORM, form, f"{document.name}.{name}")
+        how = form.expression.evaluate if isinstance(form, ExprFact) else functools.partial(_fact, form)
+        out[name] = (_FACT, how, f"{document.name}.{name}")
     return out
 
 
@@ -159,19 +152,11 @@ class Names:
     def _produce(self, name: str) -> Any:
         """The value of a related object or a fact, computed on its first read (and traced)."""
         kind, how, key = self._producers[name]
-        if kind == _EXPRESSION:
-            value = how(self._root())
-        elif kind == _GET:
-            value = self._get(*how)
-            self._looked_up[key] = value
+        if kind == _FACT:
+            value = self._facts[key] = how(self._root())
             return value
-        elif kind == _RELATED:
-            value = self._lookup(how)
-            self._looked_up[key] = value
-            return value
-        else:
-            value = _fact(how, cast(Context, self._root()))
-        self._facts[key] = value
+        value = self._get(*how) if kind == _GET else self._lookup(how)
+        self._looked_up[key] = value
         return value
 
     def _produce_kept(self, name: str) -> Any:
@@ -256,7 +241,7 @@ class Names:
         return found
 
 
-def _fact(form: FactForm, root: Context) -> Any:
+def _fact(form: ValueFact | CasesFact | ListFact, root: Context) -> Any:
     """The value of a fact that is not one expression (a template, cases, a filtered list), read from `root`."""
     if isinstance(form, ValueFact):
         return form.value.render(root)
@@ -265,8 +250,6 @@ def _fact(form: FactForm, root: Context) -> Any:
             if when is None or not is_false(when.evaluate(root)):
                 return value.render(root)
         return None
-    if isinstance(form, ExprFact):
-        return form.expression.evaluate(root)
     items = form.source.evaluate(root)
     out = []
     where, select = form.where, form.select
