@@ -75,7 +75,7 @@ def test_every_scenario_is_reported_with_machine_and_commit(quick: dict[str, Any
     assert quick["code"] == 0, quick["stderr"][-4000:]
     assert sorted(results["scenarios"]) == sorted(SCENARIOS)
     machine = results["machine"]
-    for key in ("cpu", "cores", "ram_gib", "python", "date", "commit"):
+    for key in ("cpu", "cores", "ram_gib", "python", "interpreter", "date", "commit"):
         assert machine[key], key
     assert results["quick"] is True
 
