@@ -156,13 +156,14 @@ class _Session:
         self.root: Context = names.root()
         self.planner = Planner(self.document, self.object, now)
         self.kept = kept
-        self.kept_before = len(kept) if kept is not None else 0
-        self.decided_before = len(evaluation.decisions)
 
     # --- groups and rules ---------------------------------------------------------------------------------
 
     def run(self) -> None:
         document, root, trace = self.document, self.root, self.evaluation.trace
+        kept = self.kept  # what the memo holds before the rules run, and the decisions before this document's
+        kept_before = len(kept) if kept is not None else 0
+        decided_before = len(self.evaluation.decisions)
         for group in document.groups:
             plan = GroupPlan.of(group)
             state = plan.state(self.object)
@@ -191,13 +192,10 @@ class _Session:
                     stopped = True
                     break
             trace.record(GroupRecord(document.name, group.name, plan.match, state, steps, outcomes, stopped))
-        kept = self.kept
-        if kept is not None and len(kept) > self.kept_before and self._acted():
-            for name in list(kept)[self.kept_before :]:  # see engine.core.memo: what only acting read is not kept
+        decisions = self.evaluation.decisions
+        if kept is not None and len(kept) > kept_before and any(d.actions for d in decisions[decided_before:]):
+            for name in list(kept)[kept_before:]:  # see engine.core.memo: what only acting read is not kept
                 del kept[name]
-
-    def _acted(self) -> bool:
-        return any(decision.actions for decision in self.evaluation.decisions[self.decided_before :])
 
     def _provenance(self, group: Group, rule: Rule) -> Provenance:
         """The rule's provenance (immutable: made once per rule and rule-set digest, shared by its decisions)."""
