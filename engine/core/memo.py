@@ -54,6 +54,11 @@ class FactMemo:
             self._entries.popitem(last=False)
         return values
 
+    def peek(self, uid: str, document: str) -> dict[str, Any] | None:
+        """The fact values held for an object, whatever their version, or None; not counted as a hit or a use."""
+        entry = self._entries.get((uid, document))
+        return None if entry is None else entry[1]
+
     def forget(self, uid: str, documents: list[str]) -> None:
         """Drop the entries of an object that is gone."""
         for document in documents:

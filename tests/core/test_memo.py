@@ -68,8 +68,11 @@ def test_memo_is_bounded_and_forgets_deleted_objects() -> None:
     for uid in ("a", "b", "c"):
         memo.values(uid, "doc", ("d", "doc", "1", "", ""))["x"] = uid
     assert len(memo) == 2
+    assert [memo.peek(uid, "doc") for uid in ("a", "b", "c")] == [None, {"x": "b"}, {"x": "c"}]
     memo.forget("c", ["doc"])
     assert len(memo) == 1
+    assert memo.peek("c", "doc") is None
+    assert (memo.hits, memo.misses) == (0, 3)  # peeking is not a use
     assert memo.values("b", "doc", ("d", "doc", "1", "", "")) == {"x": "b"}
 
 
@@ -102,11 +105,14 @@ def test_facts_only_an_acting_evaluation_read_are_not_kept() -> None:
     acting = evaluate(ruleset, Snapshot(target, cluster, memo=memo), clock)
     assert [len(decision.actions) for decision in acting.decisions] == [1]
     assert set(acting.trace.facts) == {"widgets.size", "widgets.payload"}
-    assert [values for _, values in memo._entries.values()] == [{}]
+    uid = target["metadata"]["uid"]
+    assert len(memo) == 1
+    assert memo.peek(uid, "widgets") == {}
     cluster.put(job("w1"))
     quiet = evaluate(ruleset, Snapshot(target, cluster, memo=memo), clock)
     assert quiet.decisions == []
-    assert [values for _, values in memo._entries.values()] == [{"size": 1}]
+    assert len(memo) == 1
+    assert memo.peek(uid, "widgets") == {"size": 1}
     evaluate(ruleset, Snapshot(target, cluster, memo=memo), clock)
     assert (memo.hits, memo.misses) == (2, 1)
 
