@@ -41,7 +41,7 @@ def _interpreter() -> str:
     """The interpreter's file and whether its core is a shared libpython. Two builds of one Python version differ:
     on these machines pyenv's (shared libpython, no profile-guided optimization) ran the engine bench's evaluations
     with 8 % more instructions than Debian's /usr/bin/python3.11 (linked in, built with PGO and LTO), and the
-    medians of their figures over five runs each were 11 to 50 % longer (docs/benchmarks.md)."""
+    medians of its figures over six runs each were 12 to 46 % longer (docs/benchmarks.md)."""
     executable = os.path.realpath(sys.executable)
     try:
         maps = Path("/proc/self/maps").read_text()
