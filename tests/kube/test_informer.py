@@ -282,12 +282,16 @@ async def test_silent_stall_reconnects_after_the_inactivity_timeout(
 
 
 async def test_bookmarks_keep_a_quiet_watch_alive(api: FakeApi, vclient: KubeClient, vclock: ManualClock) -> None:
-    """Bookmarks arriving within the inactivity timeout re-arm it: no false reconnect on a quiet kind."""
-    informer, _ = make(vclient, vclock, inactivity_timeout=0.2)
+    """Bookmarks arriving within the inactivity timeout re-arm it: no false reconnect on a quiet kind. The timeout
+    runs in real time and a reconnect would first back off on the virtual clock, which never moves here: so the
+    watch would still be one after a timeout; what tells is the state, the error and the backoff asked for (without
+    the bookmarks, the watch times out after 0.5 s of these 1.2)."""
+    informer, _ = make(vclient, vclock, inactivity_timeout=0.5)
     await eventually(lambda: len(api.watchers) == 1)
-    for _ in range(6):
-        await asyncio.sleep(0.08)
+    for _ in range(12):
+        await asyncio.sleep(0.1)
         api.bookmark()
+    assert (informer.state, informer.last_error, vclock.sleeps) == (InformerState.WATCHING, "", [])
     assert len(watches(api)) == 1
     await informer.stop()
 
