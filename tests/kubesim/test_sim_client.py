@@ -271,7 +271,7 @@ def test_pagination(api_client: Any) -> None:
         token = page.metadata._continue
         if not token:
             break
-    assert seen == [f"cm{i}" for i in range(7)] or seen[:7] == sorted(seen)[:7]
+    assert seen == [f"cm{i}" for i in range(7)]  # each once, in name order, none lost or repeated at a page's edge
     assert "kube-root-ca.crt" not in seen
     assert len(versions) == 1
 
