@@ -152,7 +152,7 @@ def _compile(value: Any, compile_expression: Callable[[str], Evaluable], found: 
         def render_mapping(context: Any) -> dict[str, Any]:
             out: dict[str, Any] = {}
             for (key, key_render), (item, item_render) in pairs:
-                out[key if key_render is None else str(key_render(context))] = (
+                out[key if key_render is None else stringify(key_render(context))] = (
                     item if item_render is None else item_render(context)
                 )
             return out
@@ -243,8 +243,8 @@ class _Source:
 
 
 def _keyed(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
-    """A mapping from (value, key) pairs whose keys are text once rendered."""
-    return {str(key): value for value, key in pairs}
+    """A mapping from (value, key) pairs; a key is text, rendered as a value reads inside text (stringify)."""
+    return {stringify(key): value for value, key in pairs}
 
 
 _GENERATED: dict[tuple[str, tuple[int, ...]], tuple[Render | None, tuple[Render, ...]]] = {}

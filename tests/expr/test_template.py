@@ -47,6 +47,18 @@ def test_render_nested_values_and_keys() -> None:
     assert template(source).render(CONTEXT) == {"w-key": [3, {"x": "<"}], "plain": 1}
 
 
+@pytest.mark.parametrize("generated", [True, False])
+def test_a_key_reads_as_text(generated: bool) -> None:
+    """A key is text: a lone `{{ expr }}` as key gives its value as it reads inside text (true, "" for null, a number
+    as Go writes it, canonical JSON), not Python's str(); in the generated render and in the closures alike."""
+    from engine.expr import compile_expression
+    from engine.expr.template import _compile
+
+    source = {"{{ yes }}": 1, "{{ none }}": 2, "{{ f }}": 3, "{{ obj }}": 4, "{{ n }}": 5, "k-{{ yes }}": 6}
+    render = template(source).render if generated else _compile(source, compile_expression, [])[0]
+    assert render(CONTEXT) == {"true": 1, "": 2, "1": 3, '{"a":"\\u003c","b":1}': 4, "3": 5, "k-true": 6}
+
+
 def test_constant_templates_are_flagged_and_copied() -> None:
     """A template without expressions is constant; each render returns a fresh top-level container."""
     compiled = template({"a": [1], "b": "text"})
