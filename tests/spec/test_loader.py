@@ -196,12 +196,35 @@ def test_missing_paths_and_empty_directories(tmp_path: Path) -> None:
     ]
 
 
-def test_unreadable_files(tmp_path: Path) -> None:
-    """A file that cannot be read is a problem naming the OS error (here: a directory named like a rule file)."""
+def test_unreadable_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file that cannot be read is a problem naming the OS error, and the other files still load. (The tests run as
+    root, whom `chmod 000` does not stop: the read itself is made to fail.)"""
+    locked, readable = tmp_path / "locked.yaml", tmp_path / "readable.yaml"
+    locked.write_text("a: 1\n")
+    readable.write_text("b: 2\n")
+    read_bytes = Path.read_bytes
+
+    def refuse(path: Path) -> bytes:
+        if path == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    source = load_paths([tmp_path])
+    assert [(str(p), p.code) for p in source.problems] == [(f"{locked}: cannot read: Permission denied", "unreadable")]
+    assert [document.body for document in source.documents] == [{"b": 2}]
+
+
+def test_a_directory_named_like_a_rule_file_is_no_rule_file(tmp_path: Path) -> None:
+    """A directory whose name ends in .yaml is not read as a file: given itself, it is a directory without rule
+    files; inside a directory given, it is passed over."""
     (tmp_path / "dir.yaml").mkdir()
-    source = load_paths([tmp_path / "dir.yaml" / ".."])
-    assert source.problems[0].code == "empty"
-    assert load_paths([tmp_path / "dir.yaml"]).problems[0].message == "no rule files (*.yaml) in this directory"
+    assert [(str(p), p.code) for p in load_paths([tmp_path]).problems] == [
+        (f"{tmp_path}: no rule files (*.yaml) in this directory", "empty")
+    ]
+    assert [(str(p), p.code) for p in load_paths([tmp_path / "dir.yaml"]).problems] == [
+        (f"{tmp_path / 'dir.yaml'}: no rule files (*.yaml) in this directory", "empty")
+    ]
 
 
 def test_digest_depends_on_names_and_contents_only() -> None:
