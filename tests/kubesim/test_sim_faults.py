@@ -83,11 +83,11 @@ def test_drop_watches(kubesim: Any) -> None:
     deadline = time.monotonic() + 5
     while not kubesim.runtime.watchers and time.monotonic() < deadline:
         time.sleep(0.01)
-    started = time.monotonic()
     assert kubesim.faults.drop_watches() == 1
     thread.join(5)
+    # Ended by the drop: the server's own timeout is 30 s, and the client's read timeout (3 s) would have raised.
+    assert not thread.is_alive()
     assert result == [[]]
-    assert time.monotonic() - started < 2
 
 
 def test_close_watches_on_open(kubesim: Any) -> None:

@@ -123,12 +123,13 @@ def test_selector_transitions(api_client: Any) -> None:
 
 
 def test_timeout_seconds_closes_the_stream(api_client: Any) -> None:
-    """timeoutSeconds ends the watch cleanly."""
+    """timeoutSeconds ends the watch cleanly, when it says: not before, and not long after (the client has no timeout
+    of its own: without the server's, the stream would stay open; the bound above is loose for a busy machine)."""
     import time
 
     started = time.monotonic()
     assert watch_events(api_client, timeout=1, resource_version="0") == []
-    assert 0.9 < time.monotonic() - started < 3
+    assert 0.9 < time.monotonic() - started < 10
 
 
 def test_send_initial_events_ends_with_a_bookmark(kubesim: Any, api_client: Any) -> None:
