@@ -82,7 +82,9 @@ def test_invalid_files_are_rejected_exactly_when_their_shape_is_wrong(path: Path
         documents = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError:
         pytest.skip("not YAML: the loader's problem, not the schema's")
-    if not documents or path.name == "yaml-alias-bomb.yaml":
+    if path.name == "yaml-alias-bomb.yaml":
+        pytest.skip("an alias bomb: validating its expansion would take the memory the loader refuses to give it")
+    if not documents:
         pytest.skip("no rule document to validate")
     assert schema_accepts(documents) == (not shape_problems(text)), shape_problems(text)
 
