@@ -46,10 +46,21 @@ def test_not_before_a_path_is_rejected(source: str) -> None:
     assert caught.value.message == PITFALL
 
 
-@pytest.mark.parametrize("source", ["!(a.b)", "!a", "!a[0]", "!a[*].b", "!a | b", "(!a) || b"])
-def test_not_in_other_places_is_accepted(source: str) -> None:
-    """`!` over a parenthesised path, a lone name, an index or a projection compiles (the parser binds those first)."""
-    compile_expression(source)
+@pytest.mark.parametrize(
+    ("source", "data", "value"),
+    [
+        ("!(a.b)", {"a": {"b": True}}, False),
+        ("!a", {"a": []}, True),
+        ("!a[0]", {"a": [False]}, True),  # !(a[0]); (!a)[0] would be null
+        ("!a[*].b", {"a": [{"b": True}]}, False),  # !(a[*].b); (!a)[*].b would be null
+        ("!a | b", {"a": True, "b": "x"}, None),  # (!a) | b: false has no field b
+        ("(!a) || b", {"a": True, "b": "x"}, "x"),
+    ],
+)
+def test_not_in_other_places_is_accepted(source: str, data: Any, value: Any) -> None:
+    """`!` over a parenthesised path, a lone name, an index or a projection compiles, and negates what the parser
+    binds first: the index or projection, but not a pipe."""
+    assert compile_expression(source).evaluate(data) == value
 
 
 def test_not_parenthesised_path_negates_the_path() -> None:
