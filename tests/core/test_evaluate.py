@@ -223,7 +223,15 @@ def test_why_not() -> None:
     assert evaluation.trace.why_not("job-failed") == "its condition `jobFailed` was false"
     assert evaluation.trace.why_not("start") == "rule `pause` matched first in group `lifecycle`, so it was not reached"
     assert evaluation.trace.why_not("pause") == "it matched"
-    assert evaluation.trace.step("count") is not None
+    step = evaluation.trace.step("count")
+    assert step is not None
+    assert (step.condition, step.value, step.matched, step.state_mismatch, step.error) == (
+        "object.spec.count",
+        None,
+        False,
+        False,
+        "",
+    )
     assert evaluation.trace.step("nope") is None
 
 
@@ -653,7 +661,8 @@ def test_evaluation_never_raises(spec: dict[str, Any], phase: Any, job_status: A
     obj = widget(spec=spec, status={"phase": phase, "conditions": job_status})
     for ruleset in (LIFECYCLE, LOOKUPS, FACTS, ON_ERROR):
         evaluation = run(ruleset, obj, job(status={"conditions": job_status}), _job("x"))
-        assert all(decision.error or isinstance(decision.actions, tuple) for decision in evaluation.decisions)
+        # A decision that failed acts on nothing: its actions are not half made.
+        assert all(not decision.actions for decision in evaluation.decisions if decision.error)
 
 
 def test_objects_of_unexpected_shape_fail_only_their_decision() -> None:
