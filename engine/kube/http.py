@@ -18,6 +18,7 @@ opened), which tells the caller that retrying cannot repeat a write.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 import ssl
 from collections import deque
@@ -271,6 +272,26 @@ def _drop(_: bytes) -> None:
     return None
 
 
+Address = tuple[int, int, int, str, tuple[Any, ...]]
+"""One entry of socket.getaddrinfo: family, type, protocol, canonical name, socket address."""
+
+
+def literal_address(host: str, port: int) -> list[Address] | None:
+    """The address of a host written as an IP address, as getaddrinfo gives it, without asking the resolver; None for
+    a name (or an IPv6 address with a zone, which needs the resolver's index). asyncio's loop.getaddrinfo asks in a
+    thread of the default executor even for an address, and each thread that adds is one more thread, with its own
+    malloc arena, for the life of the process; in a cluster the API server is an address (KUBERNETES_SERVICE_HOST)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv4Address):
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port))]
+    if address.scope_id:
+        return None
+    return [(socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port, 0, 0))]
+
+
 class HttpPool:
     """Keep-alive connections to one `http://` or `https://` origin. Callers bound concurrency themselves."""
 
@@ -290,6 +311,7 @@ class HttpPool:
         self.https = parts.scheme == "https"
         self.host = parts.hostname
         self.port = parts.port or (443 if self.https else 80)
+        self._address = literal_address(self.host, self.port)
         self.prefix = parts.path.rstrip("/")
         self._ssl = ssl_context if self.https else None
         self._server_hostname = (server_hostname or self.host) if self.https else None
@@ -420,7 +442,7 @@ class HttpPool:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._connect_timeout):
-                infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+                infos = self._address or await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
                 error: OSError | None = None
                 for family, type_, proto, _, address in infos:
                     sock = socket.socket(family, type_, proto)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
-from engine.kube.http import ConnectError, HttpError, HttpPool
+from engine.kube.http import ConnectError, HttpError, HttpPool, literal_address
 
 
 @dataclass
@@ -218,3 +220,34 @@ async def test_a_request_past_its_timeout_fails_and_drops_its_connection(script:
 def test_only_http_urls_are_accepted() -> None:
     with pytest.raises(ValueError, match="not an http"):
         HttpPool("ftp://example.com", ssl_context=None)
+
+
+def test_an_address_is_its_own_resolution() -> None:
+    """A host written as an IP address gives what getaddrinfo would give; a name, or an IPv6 address with a zone,
+    is left to the resolver."""
+    for host in ("127.0.0.1", "::1"):
+        assert literal_address(host, 6443) == socket.getaddrinfo(host, 6443, type=socket.SOCK_STREAM), host
+    assert literal_address("localhost", 6443) is None
+    assert literal_address("fe80::1%eth0", 6443) is None
+
+
+async def test_an_address_is_connected_without_the_resolver(script: Script, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connecting to an IP address asks no resolver (asyncio's getaddrinfo runs in an executor thread); a name does."""
+    loop = asyncio.get_running_loop()
+    resolve = loop.getaddrinfo
+    asked: list[str] = []
+
+    async def counted(host: str, *args: Any, **kwargs: Any) -> Any:
+        asked.append(host)
+        return await resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "getaddrinfo", counted)
+    script.answers = [ok(b"{}"), ok(b"{}")]
+    by_address = HttpPool(script.url, ssl_context=None)
+    assert (await by_address.request("GET", "/", {}, None))[0] == 200
+    assert asked == []
+    by_name = HttpPool(script.url.replace("127.0.0.1", "localhost"), ssl_context=None)
+    assert (await by_name.request("GET", "/", {}, None))[0] == 200
+    assert asked == ["localhost"]
+    by_address.close()
+    by_name.close()
