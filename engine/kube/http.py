@@ -455,6 +455,9 @@ class HttpPool:
                         sock.close()
                         error = failure
                         continue
+                    except BaseException:  # cancelled (a stop, the timeout) while connecting: no socket left open
+                        sock.close()
+                        raise
                     try:
                         if self._ssl is not None:
                             _, opened = await tls.connect(sock, self._ssl, self._server_hostname, _Connection)

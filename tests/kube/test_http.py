@@ -251,3 +251,26 @@ async def test_an_address_is_connected_without_the_resolver(script: Script, monk
     assert asked == ["localhost"]
     by_address.close()
     by_name.close()
+
+
+async def test_a_connect_cancelled_midway_leaves_no_socket_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request cancelled while its connection is being made (a stop, a timeout) closes the socket it opened, rather
+    than leaving it to the garbage collector (a ResourceWarning, and a descriptor held until then)."""
+    loop = asyncio.get_running_loop()
+    opened: list[socket.socket] = []
+    connecting = asyncio.Event()
+
+    async def hang(sock: socket.socket, address: Any) -> None:
+        opened.append(sock)
+        connecting.set()
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(loop, "sock_connect", hang)
+    pool = HttpPool("http://127.0.0.1:9", ssl_context=None)
+    request = asyncio.create_task(pool.request("GET", "/", {}, None))
+    await connecting.wait()
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    assert [sock.fileno() for sock in opened] == [-1]
+    pool.close()
