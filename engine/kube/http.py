@@ -446,24 +446,21 @@ class HttpPool:
                 error: OSError | None = None
                 for family, type_, proto, _, address in infos:
                     sock = socket.socket(family, type_, proto)
-                    try:
-                        sock.setblocking(False)
-                        if self._socket_options is not None:
-                            self._socket_options(sock)
-                        await loop.sock_connect(sock, address)
-                    except OSError as failure:
-                        sock.close()
-                        error = failure
-                        continue
-                    except BaseException:  # cancelled (a stop, the timeout) while connecting: no socket left open
-                        sock.close()
-                        raise
-                    try:
+                    try:  # until a connection owns the socket, every way out but the next address closes it
+                        try:
+                            sock.setblocking(False)
+                            if self._socket_options is not None:
+                                self._socket_options(sock)
+                            await loop.sock_connect(sock, address)
+                        except OSError as failure:  # this address refused: the next one
+                            sock.close()
+                            error = failure
+                            continue
                         if self._ssl is not None:
                             _, opened = await tls.connect(sock, self._ssl, self._server_hostname, _Connection)
                         else:
                             _, opened = await loop.create_connection(_Connection, sock=sock)
-                    except BaseException:
+                    except BaseException:  # a failed handshake, or cancelled (a stop, the timeout) on the way
                         sock.close()
                         raise
                     assert isinstance(opened, _Connection)
