@@ -6,7 +6,7 @@ default sizes; `--quick` runs each in seconds with small sizes (what tests/bench
 runs through the scenarios that support it (cold-start, converge, latency, soak) with `--peer kopf|both`.
 
 Results: a JSON file (bench/results/<date>-<commit>.json, or --out) and, except in quick mode or with
---no-docs, a Markdown section appended to docs/benchmarks.md. Progress goes to stderr. Exit code 0 when
+--no-docs, a Markdown section appended to docs/benchmark-runs.md. Progress goes to stderr. Exit code 0 when
 every scenario ran (targets missed are results, not failures), 1 when a scenario failed to run.
 """
 
@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
         "--wait-idle", type=float, default=0.0, help="before each run, wait up to N s for other processes to go idle"
     )
     p.add_argument("--out", type=Path, help="results JSON (default bench/results/<date>-<commit>.json)")
-    p.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md", help="Markdown to append to")
+    p.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmark-runs.md", help="Markdown to append to")
     p.add_argument("--no-docs", action="store_true", help="do not append to the Markdown (quick mode never does)")
     p.add_argument("--workdir", type=Path, help="where processes write their logs (default: a temporary dir)")
     return p

@@ -1,4 +1,4 @@
-"""Results out: a JSON file per run (bench/results/) and a Markdown section appended to docs/benchmarks.md.
+"""Results out: a JSON file per run (bench/results/) and a Markdown section appended to docs/benchmark-runs.md.
 
 Where this sits: bench.cli calls `write_json` and `markdown` once every scenario has run. The Markdown
 section carries the machine, the date and the commit, then one table per scenario: each figure by size,
@@ -17,8 +17,9 @@ import orjson
 from bench.framework import Figure, ScenarioResult
 from bench.machine import one_line
 
-RUNS_HEADING = "## Runs"
-"""docs/benchmarks.md's last section: each run appends a `### Run ...` section below it."""
+RUNS_TITLE = "# Benchmark runs"
+"""The title of the runs document (docs/benchmark-runs.md), written when the document does not exist yet: each run
+appends a `## Run ...` section at its end."""
 
 
 def write_json(document: dict[str, Any], path: Path) -> None:
@@ -55,7 +56,7 @@ def _met(figure: Figure, value: Any) -> str:
 
 def scenario_table(result: ScenarioResult) -> list[str]:
     """The Markdown lines of one scenario."""
-    lines = [f"#### {result.name}: {result.description}", ""]
+    lines = [f"### {result.name}: {result.description}", ""]
     if result.status != "ok":
         detail = result.extra.get("reason", "")
         return [*lines, f"Not measured ({result.status}): {detail}", ""]
@@ -107,10 +108,10 @@ def scenario_table(result: ScenarioResult) -> list[str]:
 
 
 def markdown(document: dict[str, Any], results: list[ScenarioResult]) -> str:
-    """The section one run appends to docs/benchmarks.md."""
+    """The section one run appends to docs/benchmark-runs.md."""
     machine = document["machine"]
     lines = [
-        f"### Run {machine['date']}, commit `{machine['commit']}`{' (quick mode)' if document.get('quick') else ''}",
+        f"## Run {machine['date']}, commit `{machine['commit']}`{' (quick mode)' if document.get('quick') else ''}",
         "",
         f"Machine: {one_line(machine)}.",
         f"Command: `{document['command']}`. kubesim: {document['kubesim']}.",
@@ -122,8 +123,6 @@ def markdown(document: dict[str, Any], results: list[ScenarioResult]) -> str:
 
 
 def append_markdown(path: Path, section: str) -> None:
-    """Append a run's section at the end of the document (creating the Runs heading if missing)."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if RUNS_HEADING not in text:
-        text = text.rstrip() + f"\n\n{RUNS_HEADING}\n"
+    """Append a run's section at the end of the runs document (created with its title if missing)."""
+    text = path.read_text() if path.exists() else f"{RUNS_TITLE}\n"
     path.write_text(text.rstrip() + "\n\n" + section)

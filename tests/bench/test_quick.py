@@ -1,8 +1,8 @@
 """The benchmark harness keeps working: every scenario runs in quick mode and reports the fields its tables need.
 
 The figures themselves are never asserted (they depend on the machine); what is pinned is that each
-scenario runs for ours and for the kopf peer, writes its JSON fields, and leaves docs/benchmarks.md alone
-in quick mode. One harness run (`python -m bench --quick --peer both`, as a user runs it) feeds every test.
+scenario runs for ours and for the kopf peer, writes its JSON fields, and leaves docs/benchmarks.md and
+docs/benchmark-runs.md alone in quick mode. One harness run (`python -m bench --quick --peer both`, as a user runs it) feeds every test.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ if str(REPO) not in sys.path:
 from bench.edits import Edit, EditKind, attribute  # noqa: E402 - the harness is not installed: import from the checkout
 from bench.framework import percentiles  # noqa: E402 - same
 from bench.operators import parse_prometheus  # noqa: E402 - same
+from bench.report import append_markdown  # noqa: E402 - same
 
 SCENARIOS = ["cold-start", "converge", "latency", "soak", "engine", "kubesim"]
 PEERED = ["cold-start", "converge", "latency", "soak"]
@@ -36,8 +37,8 @@ def _digest(path: Path) -> str:
 def quick(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One quick run of every scenario with both peers: its JSON, its stdout, and the docs' digest before and after."""
     out = tmp_path_factory.mktemp("bench") / "quick.json"
-    docs = REPO / "docs" / "benchmarks.md"
-    before = _digest(docs)
+    docs = [REPO / "docs" / "benchmarks.md", REPO / "docs" / "benchmark-runs.md"]
+    before = [_digest(path) for path in docs]
     command = [sys.executable, "-m", "bench", *SCENARIOS, "--quick", "--peer", "both", "--out", str(out)]
     process = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=1500, check=False)
     assert out.exists(), f"no results written (exit {process.returncode}):\n{process.stderr[-4000:]}"
@@ -46,7 +47,7 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "stdout": process.stdout,
         "stderr": process.stderr,
         "code": process.returncode,
-        "docs_changed": _digest(docs) != before,
+        "docs_changed": [_digest(path) for path in docs] != before,
     }
 
 
@@ -151,6 +152,14 @@ def test_percentiles_use_the_nearest_rank() -> None:
     """Percentiles are nearest-rank over the sorted values, with the maximum beside them."""
     assert percentiles([5.0, 1.0, 3.0, 2.0, 4.0]) == {"p50": 3.0, "p95": 5.0, "p99": 5.0, "max": 5.0}
     assert percentiles([]) == {}
+
+
+def test_a_run_is_appended_to_the_runs_document(tmp_path: Path) -> None:
+    """The first run creates the runs document with its title; each later run goes at its end, the earlier kept."""
+    runs = tmp_path / "runs.md"
+    append_markdown(runs, "## Run A\n\nfirst\n")
+    append_markdown(runs, "## Run B\n\nsecond\n")
+    assert runs.read_text() == "# Benchmark runs\n\n## Run A\n\nfirst\n\n## Run B\n\nsecond\n"
 
 
 def test_prometheus_text_is_parsed_with_labels() -> None:
