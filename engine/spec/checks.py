@@ -217,7 +217,8 @@ def check_crd_paths(ruleset: RuleSet, crds: Iterable[Mapping[str, Any]]) -> list
 
     Every expression of a document is checked (conditions, facts, templates, builders, actions), for the
     names whose kind is known: `object` and related objects looked up with `get` (or `list` with `first`).
-    `apiVersion`, `kind` and the fields of ObjectMeta are known without a schema."""
+    `apiVersion`, `kind` and the fields of ObjectMeta are known without a schema; the paths of `object` the
+    document names in `for.optionalFields` (fields only some of its kinds have) are not checked."""
     schemas = _schemas(crds)
     if not schemas:
         return []
@@ -239,11 +240,14 @@ def check_crd_paths(ruleset: RuleSet, crds: Iterable[Mapping[str, Any]]) -> list
             lookup = related.lookup
             if isinstance(lookup, GetLookup) or (isinstance(lookup, ListLookup) and lookup.first):
                 roots[name] = [lookup.kind.gvk]
+        optional = document.target.optional_fields
         for location, expression in _located_expressions(document, document.location):
             for path in expression.root_paths():
                 kinds = [gvk for gvk in roots.get(path[0], []) if gvk in schemas]
                 if len(path) < 2 or not kinds:
                     continue
+                if path[0] == "object" and any(path[1 : len(field) + 1] == field for field in optional):
+                    continue  # a field of some of the kinds only (the document says so)
                 if not any(_has_path(schemas[gvk], path[1:]) for gvk in kinds):
                     names = ", ".join(sorted(gvk.kind for gvk in kinds))
                     message = f"`{'.'.join(path)}` is not a field of {names} (per its CRD schema)"

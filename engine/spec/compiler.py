@@ -171,7 +171,11 @@ class _DocumentCompiler:
     def _target(self) -> tuple[Target | None, str]:
         spec_for = self.spec["for"]
         where = ("spec", "for")
-        scope = (tuple(spec_for.get("namespaces") or ()), str(spec_for.get("labelSelector", "")))
+        scope = (
+            tuple(spec_for.get("namespaces") or ()),
+            str(spec_for.get("labelSelector", "")),
+            tuple(tuple(path.split(".")) for path in spec_for.get("optionalFields") or ()),
+        )
         if "kind" in spec_for:
             return Target(_kind(spec_for["kind"]), None, *scope), ""
         dynamic = spec_for.get("dynamic")

@@ -52,6 +52,8 @@ class Target:
     dynamic: DynamicKinds | None
     namespaces: tuple[str, ...] = ()
     label_selector: str = ""
+    optional_fields: tuple[tuple[str, ...], ...] = ()
+    """Paths of the evaluated object that only some of its kinds have (not checked against CRD schemas)."""
 
 
 # --- related objects ---------------------------------------------------------------------------------

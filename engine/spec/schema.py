@@ -23,6 +23,8 @@ KIND = "Rules"
 
 NAME = r"^[A-Za-z][A-Za-z0-9_-]*$"
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+FIELD_PATH = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
+"""A dotted path of field names, such as spec.owner."""
 SHOWN = 80
 """Found values are shown up to this many characters in messages."""
 
@@ -205,7 +207,7 @@ RELATED: dict[str, Any] = {
                     "keep items whose field (a dotted path such as spec.owner) equals the value (a template); "
                     "answered from an index, so a lookup does not scan every object of its kind",
                     type="dict",
-                    keysrules={"type": "string", "regex": r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"},
+                    keysrules={"type": "string", "regex": FIELD_PATH},
                     valuesrules={"type": ["string", "integer", "boolean"]},
                 ),
                 "where": _d("keep items for which this is true (`item` is the candidate)", **_EXPR),
@@ -354,6 +356,12 @@ DOCUMENT: dict[str, Any] = {
                         "only objects in these namespaces (default: all)", type="list", schema={"type": "string"}
                     ),
                     "labelSelector": _d("only objects with these labels (a Kubernetes label selector)", type="string"),
+                    "optionalFields": _d(
+                        "dotted paths of `object` (such as spec.replicas) that only some of the kinds evaluated have: "
+                        "`--crd` does not report a read of one, or of a field under it, missing from a kind's schema",
+                        type="list",
+                        schema={"type": "string", "regex": FIELD_PATH},
+                    ),
                 },
             ),
             "related": _d(
