@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -34,8 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--job-seconds", type=float, default=5.0, help="how long the demo's Jobs run before they succeed"
     )
-    parser.add_argument("--health-port", type=int, default=8888)
-    parser.add_argument("--metrics-port", type=int, default=9090)
+    parser.add_argument(
+        "--health-port", type=int, default=None, help="probes' port (default: 8888, or any free port if it is taken)"
+    )
+    parser.add_argument(
+        "--metrics-port", type=int, default=None, help="metrics' port (default: 9090, or any free port if it is taken)"
+    )
     parser.add_argument("--no-demo", action="store_true", help="install the CRDs only, not the demo plugin")
     parser.add_argument("--log-format", choices=["json", "text"], default="text")
     return parser
@@ -52,6 +58,10 @@ def demo_manifests() -> list[dict[str, object]]:
 
 def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
+    moved = [
+        _choose_port(args, "health_port", DEFAULT_HEALTH_PORT),
+        _choose_port(args, "metrics_port", DEFAULT_METRICS_PORT),
+    ]
     rules, crds = Path(args.rules), Path(args.crds)
     for what, path in (("rules", rules), ("CRD", crds)):
         if not path.is_dir():
@@ -77,8 +87,9 @@ def main(argv: Sequence[str]) -> int:
             operator = _start_operator(args, kubeconfig)
             if not args.no_demo:
                 sim.apply_many(demo_manifests())
-        if not stop.is_set():
-            _welcome(kubeconfig, args)
+        listening = operator is None or _until_listening(operator, args.health_port, stop)
+        if listening and not stop.is_set():
+            _welcome(kubeconfig, args, [note for note in moved if note])
         failed = operator is not None and _wait(operator, stop)
     finally:
         if operator is not None:
@@ -115,8 +126,46 @@ def _start_operator(args: argparse.Namespace, kubeconfig: Path) -> subprocess.Po
     return subprocess.Popen(command, env=environment)
 
 
-def _welcome(kubeconfig: Path, args: argparse.Namespace) -> None:
+DEFAULT_HEALTH_PORT = 8888
+DEFAULT_METRICS_PORT = 9090
+LISTEN_SECONDS = 30.0
+
+
+def _choose_port(args: argparse.Namespace, name: str, default: int) -> str:
+    """Set `args.<name>` to the default port, or to any free one when another process holds it (a second sandbox, a
+    local Prometheus); a port given on the command line is kept (the operator says so if it is taken). Returns a note
+    for the welcome text when the port moved."""
+    if getattr(args, name) is not None:
+        return ""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the operator's listener (asyncio) binds
+        try:
+            probe.bind(("0.0.0.0", default))
+            setattr(args, name, default)
+            return ""
+        except OSError:
+            probe.bind(("0.0.0.0", 0))
+            setattr(args, name, probe.getsockname()[1])
+    option = "--" + name.replace("_", "-")
+    return f"port {default} is in use: {option} {getattr(args, name)} instead"
+
+
+def _until_listening(operator: subprocess.Popen[bytes], port: int, stop: threading.Event) -> bool:
+    """Wait until the operator answers on its probes' port, so that the welcome text is not printed for an operator
+    that could not start; False when it exited first (its own log line says why)."""
+    deadline = time.monotonic() + LISTEN_SECONDS
+    while not stop.is_set() and operator.poll() is None and port and time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            stop.wait(0.1)
+    return operator.poll() is None
+
+
+def _welcome(kubeconfig: Path, args: argparse.Namespace, notes: list[str]) -> None:
     where = kubeconfig.resolve()
+    moved = "".join(f"({note})\n" for note in notes)
     print(
         f"""
 Arcane sandbox is running: an embedded Kubernetes API (kubesim), the Arcane CRDs, a demo plugin and the
@@ -131,7 +180,7 @@ operator on {args.rules}/ (edit the rules: they reload live).
     kubectl get backfillrequests -n demo
 
 Health: {_url(args.health_port, "/readyz")}   Metrics: {_url(args.metrics_port, "/metrics")}
-Stop with Ctrl-C.
+{moved}Stop with Ctrl-C.
 """,
         flush=True,
     )

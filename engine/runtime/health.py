@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
@@ -42,6 +43,11 @@ class EndpointOptions:
     metrics_port: int | None = 9090
     """None disables the metrics endpoint; the health port's number serves both from one listener (0 binds
     any free port, for each)."""
+
+
+class ListenError(Exception):
+    """An endpoint cannot listen on its port (taken by another process, or not allowed): said with the address, the
+    cause and the option that chooses another port, for a log line instead of a traceback."""
 
 
 def _always_ok() -> list[str]:
@@ -82,13 +88,17 @@ class HealthServer:
         shared = self._metrics is not None and bool(opts.health_port) and opts.metrics_port == opts.health_port
         if shared:
             probes["/metrics"] = self._render
-        self.health_port = await self._serve(probes, opts.health_port)
-        if self._metrics is not None and opts.metrics_port is not None and not shared:
-            self.metrics_port = await self._serve({"/metrics": self._render}, opts.metrics_port)
-        elif shared:
-            self.metrics_port = self.health_port
+        try:
+            self.health_port = await self._serve(probes, opts.health_port, "--health-port")
+            if self._metrics is not None and opts.metrics_port is not None and not shared:
+                self.metrics_port = await self._serve({"/metrics": self._render}, opts.metrics_port, "--metrics-port")
+            elif shared:
+                self.metrics_port = self.health_port
+        except ListenError:
+            await self.stop()  # the probes' listener, when the metrics' failed
+            raise
 
-    async def _serve(self, routes: dict[str, Callable[[bool], Answer]], port: int) -> int:
+    async def _serve(self, routes: dict[str, Callable[[bool], Answer]], port: int, option: str) -> int:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
                 async with asyncio.timeout(READ_TIMEOUT):
@@ -110,7 +120,13 @@ class HealthServer:
                 with contextlib.suppress(ConnectionError, TimeoutError):
                     await writer.wait_closed()
 
-        server = await asyncio.start_server(handle, self.options.host, port, limit=MAX_REQUEST_HEAD)
+        try:
+            server = await asyncio.start_server(handle, self.options.host, port, limit=MAX_REQUEST_HEAD)
+        except OSError as error:
+            cause = os.strerror(error.errno) if error.errno else str(error)  # asyncio words it at length
+            raise ListenError(
+                f"cannot listen on {self.options.host}:{port}: {cause} (choose another with {option})"
+            ) from None
         self._servers.append(server)
         return int(server.sockets[0].getsockname()[1])
 

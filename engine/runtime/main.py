@@ -21,7 +21,7 @@ from engine.errors import RuleSetError
 from engine.kube.client import ClientOptions, KubeClient
 from engine.kube.config import ConfigError, load_settings
 from engine.model import EmitEvent, EventType, ObjectRef
-from engine.runtime.health import EndpointOptions, HealthServer
+from engine.runtime.health import EndpointOptions, HealthServer, ListenError
 from engine.runtime.leader import LeaderElector, LeaderOptions, default_identity
 from engine.runtime.logs import configure_logging
 from engine.runtime.metrics import Metrics
@@ -94,6 +94,9 @@ def run_operator(args: argparse.Namespace) -> int:
         return asyncio.run(Operator(options, ruleset).run())
     except ConfigError as error:
         log.error("cannot connect: %s", error)
+        return 2
+    except ListenError as error:
+        log.error("%s", error)
         return 2
 
 

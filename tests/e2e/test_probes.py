@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 
@@ -101,3 +102,24 @@ def test_readyz_waits_for_the_watches_of_kinds_named_by_existing_objects(
     listed_at = lists[0].timestamp + LIST_LATENCY
     early = [(status, body) for at, status, body in answers if at < listed_at]
     assert all(status == 503 for status, _ in early), f"ready before the stream kind was listed: {early}"
+
+
+@pytest.mark.parametrize("option", ["--health-port", "--metrics-port"])
+def test_a_port_in_use_is_an_error_line_and_exit_2(sim: KubeSim, operators: StartOperator, option: str) -> None:
+    """A probe or metrics port another process holds: one error line naming the address, the cause and the option to
+    change, exit 2, no traceback, and no request to the cluster."""
+    holder = socket.socket()
+    holder.bind(("0.0.0.0", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        before = len(sim.requests)
+        operator = operators(sim, option, str(port))
+        assert operator.wait(30) == 2
+        assert operator.messages("error") == [
+            f"cannot listen on 0.0.0.0:{port}: Address already in use (choose another with {option})"
+        ]
+        assert "Traceback" not in operator.logs()
+        assert [r for r in list(sim.requests)[before:] if r.user_agent == USER_AGENT and r.verb != "get"] == []
+    finally:
+        holder.close()
