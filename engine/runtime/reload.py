@@ -76,6 +76,8 @@ class RuleReloader:
         A reload also follows the first wake-up of every new watch (a change, or `recheck_ms` without one):
         edits made before the watch existed (since the start-up compile, or in a replacing directory) are
         not missed, and the watch is in place before that reload reads the files."""
+        # watchfiles logs every batch at INFO ("3 changes detected"): what follows from them is this module's to say.
+        logging.getLogger("watchfiles").setLevel(logging.WARNING)
         watched: tuple[int, int] | None = None
         while not self._stop.is_set():
             identity = _identity(self.directory)
@@ -122,8 +124,12 @@ class RuleReloader:
                     )
             await self._reject(error)
             return False
-        self._rejected_digest = ""
+        fixed, self._rejected_digest = bool(self._rejected_digest), ""
         if ruleset.digest == self.current.digest:
+            if fixed:  # said, or the last line about the rules would still be their rejection
+                log.info(
+                    "rules compile again, as the active rule set: nothing to reload", extra={"digest": ruleset.digest}
+                )
             return False
         previous = self.current.digest
         self.current = ruleset

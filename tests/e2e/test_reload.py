@@ -108,7 +108,8 @@ def test_invalid_edit_is_rejected_and_old_rules_keep_working(
     suspended_stream(sim, custom, "orders")
     before = digest(operator)
 
-    broken = with_replaced((rules / "stream.yaml").read_text(), RESUME_RULE, BROKEN_RESUME_RULE)
+    original = (rules / "stream.yaml").read_text()
+    broken = with_replaced(original, RESUME_RULE, BROKEN_RESUME_RULE)
     line = broken.splitlines().index('          when: "object.spec.(("') + 1
     (rules / "stream.yaml").write_text(broken)
     wait_for("a rejected reload", lambda: reloads(operator, "error") >= 1)
@@ -125,6 +126,11 @@ def test_invalid_edit_is_rejected_and_old_rules_keep_working(
     assert rejected[0]["involvedObject"]["kind"] == "Namespace"
     assert digest(operator) == before
     assert reloads(operator, "ok") == 0
+
+    (rules / "stream.yaml").write_text(original)  # the fix: what is active already, so no reload, but said
+    operator.wait_log("rules compile again, as the active rule set: nothing to reload")
+    assert (digest(operator), reloads(operator, "ok")) == (before, 0)
+    assert [r for r in operator.records() if str(r.get("logger")).startswith("watchfiles")] == []
 
     resume(custom, kubectl, "orders")
     wait_for("orders to be Running", lambda: phase(sim, "orders") == "Running")
