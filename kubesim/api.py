@@ -20,7 +20,7 @@ from kubesim import errors, ssa
 from kubesim.clock import Clock
 from kubesim.errors import ApiError, FieldError
 from kubesim.meta import JSON, deep_copy, generate_suffix, loads, new_uid, rfc3339
-from kubesim.patch import PatchType, json_patch, merge_patch, strategic_merge_patch
+from kubesim.patch import PatchType, accepted_patch_types, json_patch, merge_patch, strategic_merge_patch
 from kubesim.resources import Registry, ResourceType
 from kubesim.selectors import FieldSelector, LabelSelector
 from kubesim.store import Store
@@ -235,12 +235,11 @@ class Api:
         self, rt: ResourceType, namespace: str, name: str, patch_type: PatchType, body: Any, opts: WriteOptions
     ) -> WriteResult:
         """PATCH of any supported type; server-side apply creates when the object is absent."""
-        if patch_type in (PatchType.APPLY_YAML, PatchType.APPLY_CBOR):
+        accepted = accepted_patch_types(rt.strategy.strategic_merge_patch)
+        if patch_type not in accepted:
+            raise errors.unsupported_media_type(patch_type, list(accepted))
+        if patch_type is PatchType.APPLY_YAML:
             return self.apply(rt, namespace, name, body, opts)
-        if patch_type is PatchType.STRATEGIC and rt.strategy.requires_type_meta:
-            raise errors.unsupported_media_type(
-                patch_type, [PatchType.JSON, PatchType.MERGE, PatchType.APPLY_YAML, PatchType.APPLY_CBOR]
-            )
         old = self._current(rt, namespace, name)
         served = rt.strategy.from_storage(old, rt)
         if patch_type is PatchType.JSON:

@@ -18,7 +18,7 @@ from kubesim.api import DeleteOptions, FieldValidation, ListQuery, Propagation, 
 from kubesim.discovery import parse_accept
 from kubesim.kinds.crd import scale_of
 from kubesim.meta import JSON, dumps, get_path, loads
-from kubesim.patch import PatchType
+from kubesim.patch import PatchType, accepted_patch_types
 from kubesim.resources import ResourceType
 from kubesim.routes import RequestInfo
 from kubesim.runtime import Runtime
@@ -28,7 +28,6 @@ from kubesim.wire import Request, Response, StreamResponse
 
 JSON_TYPE = "application/json"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
-_ACCEPTED_PATCHES = [PatchType.JSON, PatchType.MERGE, PatchType.STRATEGIC, PatchType.APPLY_YAML, PatchType.APPLY_CBOR]
 
 
 def respond(body: Any, status: int = 200, content_type: str = JSON_TYPE, warnings: list[str] | None = None) -> Response:
@@ -309,8 +308,9 @@ class ResourceHandler:
     def patch(self, rt: ResourceType, namespace: str, info: RequestInfo, request: Request) -> Response:
         content_type = request.headers.get("Content-Type", "")
         patch_type = PatchType.parse(content_type)
-        if patch_type is None or patch_type is PatchType.APPLY_CBOR:
-            raise errors.unsupported_media_type(content_type, [str(t) for t in _ACCEPTED_PATCHES])
+        accepted = accepted_patch_types(rt.strategy.strategic_merge_patch)
+        if patch_type is None or patch_type not in accepted:
+            raise errors.unsupported_media_type(content_type, [str(t) for t in accepted])
         body = read_body(request)
         opts = write_options(request, info.subresource)
         if info.subresource == "scale":

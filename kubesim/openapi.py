@@ -2,7 +2,8 @@
 
 kubectl 1.29+ checks that each resource's PATCH operation carries `x-kubernetes-group-version-kind`
 and an operation-level `fieldValidation` parameter before it leaves validation to the server, and
-computes client-side-apply strategic merge patches from `components.schemas`. Built-in schemas come
+computes client-side-apply strategic merge patches from `components.schemas` when the operation lists
+strategic merge (built-ins only: for custom resources it sends a JSON merge patch, which they accept). Built-in schemas come
 from kubernetes-validate (`$ref`s rewritten, `["string","null"]` narrowed), CR schemas from their CRD.
 Documents are cached per set of served types. OpenAPI v2 is not served (404), as kubectl tolerates.
 """
@@ -14,10 +15,25 @@ from typing import Any
 
 from kubesim import schemas
 from kubesim.meta import JSON, dumps
+from kubesim.patch import accepted_patch_types
 from kubesim.resources import Registry, ResourceType
 
 _QUERY = ("dryRun", "fieldManager", "fieldValidation", "force", "pretty")
 _OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+# The texts kube-apiserver gives a custom resource's apiVersion, kind (TypeMeta's) and metadata
+# (PartialObjectMetadata's), which `kubectl explain` prints for every CRD kind.
+_CONVENTIONS = "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md"
+_API_VERSION_DOC = (
+    "APIVersion defines the versioned schema of this representation of an object. Servers should convert "
+    "recognized schemas to the latest internal value, and may reject unrecognized values. More info: "
+    f"{_CONVENTIONS}#resources"
+)
+_KIND_DOC = (
+    "Kind is a string value representing the REST resource this object represents. Servers may infer this "
+    "from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: "
+    f"{_CONVENTIONS}#types-kinds"
+)
+_METADATA_DOC = f"Standard object's metadata. More info: {_CONVENTIONS}#metadata"
 
 
 def _param(name: str) -> JSON:
@@ -83,9 +99,9 @@ def _custom_schema(rt: ResourceType) -> JSON:
     raw = getattr(rt.strategy, "raw_schema", None) or {"type": "object"}
     doc = dict(_convert(raw))
     props = dict(doc.get("properties") or {})
-    props["apiVersion"] = {"type": "string"}
-    props["kind"] = {"type": "string"}
-    props["metadata"] = {"$ref": f"#/components/schemas/{_OBJECT_META}"}
+    props["apiVersion"] = {"type": "string", "description": _API_VERSION_DOC}
+    props["kind"] = {"type": "string", "description": _KIND_DOC}
+    props["metadata"] = {"$ref": f"#/components/schemas/{_OBJECT_META}", "description": _METADATA_DOC}
     doc["properties"] = props
     doc["type"] = "object"
     doc["x-kubernetes-group-version-kind"] = [{"group": rt.group, "version": rt.version, "kind": rt.kind}]
@@ -106,18 +122,12 @@ def _operation(verb: str, rt: ResourceType, ref: str, params: tuple[str, ...]) -
         op["requestBody"] = {"content": content, "required": True}
     if verb == "patch":
         op["requestBody"] = {
-            "content": {t: {"schema": {"type": "object"}} for t in _PATCH_TYPES},
+            "content": {
+                str(t): {"schema": {"type": "object"}} for t in accepted_patch_types(rt.strategy.strategic_merge_patch)
+            },
             "required": True,
         }
     return op
-
-
-_PATCH_TYPES = (
-    "application/apply-patch+yaml",
-    "application/json-patch+json",
-    "application/merge-patch+json",
-    "application/strategic-merge-patch+json",
-)
 
 
 class OpenApi:

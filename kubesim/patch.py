@@ -39,6 +39,16 @@ class PatchType(enum.StrEnum):
 
 _BY_MEDIA = {t.value: t for t in PatchType}
 
+# What kube-apiserver 1.32 accepts, in its order: strategic merge only for built-in kinds (CRDs have no
+# patch strategies), apply via CBOR only behind the CBORServingAndStorage alpha gate (off by default).
+BUILTIN_PATCH_TYPES = (PatchType.JSON, PatchType.MERGE, PatchType.STRATEGIC, PatchType.APPLY_YAML)
+CUSTOM_PATCH_TYPES = (PatchType.JSON, PatchType.MERGE, PatchType.APPLY_YAML)
+
+
+def accepted_patch_types(strategic: bool) -> tuple[PatchType, ...]:
+    """The patch types a kind accepts and its OpenAPI PATCH operation lists (`strategic`: built-ins)."""
+    return BUILTIN_PATCH_TYPES if strategic else CUSTOM_PATCH_TYPES
+
 
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386: objects merge recursively, null deletes, anything else replaces."""

@@ -56,6 +56,9 @@ class Strategy:
     default_orphan = False
     # Custom resources must carry apiVersion/kind in the body; built-ins default them from the URL.
     requires_type_meta = False
+    # Built-ins accept (and advertise) strategic merge patches; CRDs do not, so kubectl falls back to a
+    # JSON merge patch for them.
+    strategic_merge_patch = True
 
     def schema(self, rt: ResourceType) -> Schema | None:
         """The schema used for pruning, unknown-field detection, SMP and SSA."""

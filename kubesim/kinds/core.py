@@ -278,10 +278,36 @@ class EventStrategy(Strategy):
 _NEW_TO_OLD = {"regarding": "involvedObject", "related": "related", "note": "message", "type": "type"}
 
 
+def _events_v1_to_core(obj: JSON) -> JSON:
+    """An events.k8s.io/v1 Event in the core/v1 form (`regarding` → `involvedObject`, `note` → `message`)."""
+    out: JSON = {"apiVersion": "v1", "kind": "Event", "metadata": obj.get("metadata", {})}
+    for new, old in _NEW_TO_OLD.items():
+        if new in obj:
+            out[old] = obj[new]
+    for key in ("reason", "action", "eventTime", "reportingController", "reportingInstance", "series"):
+        if key in obj:
+            out[{"reportingController": "reportingComponent"}.get(key, key)] = obj[key]
+    if "deprecatedSource" in obj:
+        out["source"] = obj["deprecatedSource"]
+    for key, old in (("deprecatedFirstTimestamp", "firstTimestamp"), ("deprecatedLastTimestamp", "lastTimestamp")):
+        if key in obj:
+            out[old] = obj[key]
+    if "deprecatedCount" in obj:
+        out["count"] = obj["deprecatedCount"]
+    return out
+
+
+def _events_v1_cells(obj: JSON, now: float) -> list[Any]:
+    # kube-apiserver prints both Event APIs from the same internal type: the core columns, filled from
+    # `regarding` and `note` once converted.
+    return _event_cells(_events_v1_to_core(obj), now)
+
+
 class EventsV1Strategy(EventStrategy):
     """events.k8s.io/v1 Events, converted to and from the core/v1 storage form."""
 
     field_labels = EventStrategy.field_labels | {f"regarding.{k}" for k in _INVOLVED}
+    printer = Printer(_EVENT_PRINTER.columns, _events_v1_cells)
 
     def field_value(self, obj: JSON, label: str) -> str | None:
         if label.startswith("regarding."):
@@ -289,21 +315,7 @@ class EventsV1Strategy(EventStrategy):
         return super().field_value(obj, label)
 
     def to_storage(self, obj: JSON, rt: ResourceType) -> JSON:
-        out: JSON = {"apiVersion": "v1", "kind": "Event", "metadata": obj.get("metadata", {})}
-        for new, old in _NEW_TO_OLD.items():
-            if new in obj:
-                out[old] = obj[new]
-        for key in ("reason", "action", "eventTime", "reportingController", "reportingInstance", "series"):
-            if key in obj:
-                out[{"reportingController": "reportingComponent"}.get(key, key)] = obj[key]
-        if "deprecatedSource" in obj:
-            out["source"] = obj["deprecatedSource"]
-        for key, old in (("deprecatedFirstTimestamp", "firstTimestamp"), ("deprecatedLastTimestamp", "lastTimestamp")):
-            if key in obj:
-                out[old] = obj[key]
-        if "deprecatedCount" in obj:
-            out["count"] = obj["deprecatedCount"]
-        return out
+        return _events_v1_to_core(obj)
 
     def from_storage(self, obj: JSON, rt: ResourceType) -> JSON:
         out: JSON = {"apiVersion": rt.api_version, "kind": "Event", "metadata": obj.get("metadata", {})}

@@ -144,6 +144,7 @@ class CustomResourceStrategy(Strategy):
     has_generation = True
     return_deleted_object = True
     requires_type_meta = True
+    strategic_merge_patch = False
 
     def __init__(self, crd: JSON, version: JSON, trusted_after: int | None = None) -> None:
         self.crd_name = crd["metadata"]["name"]

@@ -143,3 +143,24 @@ def test_openapi_v3_has_patch_ops_for_kubectl(widgets: Any) -> None:
     assert "fieldValidation" in [p["name"] for p in patch["parameters"]]
     schema = doc["components"]["schemas"]["com.example.v1.Widget"]
     assert schema["properties"]["spec"]["properties"]["color"]["enum"] == ["red", "blue", "green"]
+
+
+def test_openapi_v3_patch_types_and_type_meta_docs(widgets: Any) -> None:
+    """A CR's PATCH lists no strategic merge (so kubectl's client-side apply sends a merge patch), a built-in's
+    does; the CR schema describes apiVersion, kind and metadata as kube-apiserver does."""
+    _, root, _ = get(widgets, "/openapi/v3")
+    _, doc, _ = get(widgets, root["paths"]["apis/example.com/v1"]["serverRelativeURL"])
+    item = "/apis/example.com/v1/namespaces/{namespace}/widgets/{name}"
+    custom_types = ["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"]
+    for path in (item, item + "/status", item + "/scale"):
+        assert list(doc["paths"][path]["patch"]["requestBody"]["content"]) == custom_types
+    _, batch, _ = get(widgets, root["paths"]["apis/batch/v1"]["serverRelativeURL"])
+    job_patch = batch["paths"]["/apis/batch/v1/namespaces/{namespace}/jobs/{name}"]["patch"]
+    assert "application/strategic-merge-patch+json" in job_patch["requestBody"]["content"]
+    props = doc["components"]["schemas"]["com.example.v1.Widget"]["properties"]
+    conventions = "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md"
+    assert props["apiVersion"]["description"].startswith("APIVersion defines the versioned schema of this ")
+    assert props["apiVersion"]["description"].endswith(f"More info: {conventions}#resources")
+    assert props["kind"]["description"].startswith("Kind is a string value representing the REST resource ")
+    assert props["kind"]["description"].endswith(f"More info: {conventions}#types-kinds")
+    assert props["metadata"]["description"] == f"Standard object's metadata. More info: {conventions}#metadata"

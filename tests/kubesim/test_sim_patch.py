@@ -10,6 +10,8 @@ import pytest
 from kubernetes.client import ApiException
 from simhelpers import job, widget
 
+from kubesim import ApiError
+
 
 def custom(client: Any) -> Any:
     return kubernetes.client.CustomObjectsApi(client)
@@ -74,20 +76,62 @@ def test_strategic_merge_patch_merges_containers_by_name(api_client: Any) -> Non
     api.patch_namespaced_pod("p", "default", {"metadata": {"$deleteFromPrimitiveList/finalizers": ["example.com/f"]}})
 
 
-def test_strategic_merge_patch_is_415_on_custom_resources(widgets: Any, kubesim: Any) -> None:
-    """Custom resources refuse strategic merge patch with 415."""
+def raw_patch(kubesim: Any, path: str, content_type: str) -> tuple[int, dict[str, Any]]:
+    """PATCH `path` with an empty object sent as `content_type`: (status, answer)."""
     import urllib.request
 
     from kubesim.tlsdata import client_context
 
+    headers = {"Content-Type": content_type, "Authorization": f"Bearer {kubesim.token}"}
+    req = urllib.request.Request(f"{kubesim.url}{path}?fieldManager=t", b"{}", headers, method="PATCH")
+    try:
+        with urllib.request.urlopen(req, context=client_context()) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+UNKNOWN_FORMAT = "the body of the request was in an unknown format - accepted media types include: "
+
+
+def test_strategic_merge_patch_is_415_on_custom_resources(widgets: Any, kubesim: Any) -> None:
+    """Custom resources refuse strategic merge patch with 415, listing what a 1.32 server accepts for them."""
     kubesim.apply(widget())
-    url = f"{kubesim.url}/apis/example.com/v1/namespaces/default/widgets/w1"
-    headers = {"Content-Type": "application/strategic-merge-patch+json", "Authorization": f"Bearer {kubesim.token}"}
-    req = urllib.request.Request(url, b"{}", headers, method="PATCH")
-    with pytest.raises(urllib.error.HTTPError) as exc:
-        urllib.request.urlopen(req, context=client_context())
+    path = "/apis/example.com/v1/namespaces/default/widgets/w1"
+    status, answer = raw_patch(kubesim, path, "application/strategic-merge-patch+json")
+    assert status == 415
+    assert answer["reason"] == "UnsupportedMediaType"
+    assert answer["message"] == UNKNOWN_FORMAT + (
+        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+    )
+    with pytest.raises(ApiError) as exc:
+        kubesim.patch("example.com/v1", "Widget", "default", "w1", {}, patch_type="strategic")
     assert exc.value.code == 415
-    assert json.loads(exc.value.read())["reason"] == "UnsupportedMediaType"
+    assert exc.value.message == answer["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "accepted"),
+    [
+        (
+            "/api/v1/namespaces/default/configmaps/c1",
+            "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, "
+            "application/apply-patch+yaml",
+        ),
+        (
+            "/apis/example.com/v1/namespaces/default/widgets/w1",
+            "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+        ),
+    ],
+)
+def test_apply_via_cbor_is_415_listing_only_what_is_accepted(widgets: Any, path: str, accepted: str) -> None:
+    """Apply via CBOR is 415 (an alpha gate on 1.32), and the message does not claim CBOR is accepted."""
+    widgets.apply(widget())
+    widgets.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c1"}})
+    status, answer = raw_patch(widgets, path, "application/apply-patch+cbor")
+    assert (status, answer["message"]) == (415, UNKNOWN_FORMAT + accepted)
+    status, answer = raw_patch(widgets, path, "text/plain")
+    assert (status, answer["message"]) == (415, UNKNOWN_FORMAT + accepted)
 
 
 def apply_patch(kubesim: Any, body: dict[str, Any], manager: str, force: bool = False) -> tuple[int, dict[str, Any]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import kubesim
-from kubesim import cron, protobuf
+from kubesim import ApiError, cron, protobuf
 from kubesim.selectors import parse_field_selector, parse_label_selector
 from kubesim.tables import human_duration
 
@@ -99,6 +99,59 @@ def test_protobuf_secret_decodes() -> None:
         "data": {"k": "dg=="},
         "type": "Opaque",
     }
+
+
+def pb(number: int, payload: bytes | int) -> bytes:
+    """One protobuf field: a varint for an int, else length-delimited bytes."""
+
+    def varint(value: int) -> bytes:
+        out = b""
+        while value > 0x7F:
+            out += bytes([value & 0x7F | 0x80])
+            value >>= 7
+        return out + bytes([value])
+
+    if isinstance(payload, int):
+        return varint(number << 3) + varint(payload)
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def job_body(pod_spec_extra: bytes = b"") -> bytes:
+    """A protobuf Job as Go writes it: non-pointer zeros present, a zero Time as an empty message."""
+    container = pb(1, b"c") + pb(2, b"busybox") + pb(8, b"") + pb(16, 0) + pb(17, 0) + pb(18, 0)
+    pod_spec = pb(2, container) + pb(3, b"Never") + pb(11, 0) + pb(8, b"") + pod_spec_extra
+    template = pb(1, pb(7, 0) + pb(8, b"")) + pb(2, pod_spec)
+    rule = pb(1, b"Ignore") + pb(2, pb(2, b"In") + pb(3, bytes([2, 3])))
+    spec = pb(7, 0) + pb(10, 0) + pb(6, template) + pb(11, pb(1, rule))
+    job = pb(1, pb(1, b"j1") + pb(7, 0)) + pb(2, spec) + pb(3, pb(4, 1))
+    return protobuf.MAGIC + pb(1, pb(1, b"batch/v1") + pb(2, b"Job")) + pb(2, job)
+
+
+def test_protobuf_job_decodes_as_its_json() -> None:
+    """A protobuf Job (`kubectl create job`) decodes to the JSON a client would send: pointer zeros kept
+    (backoffLimit, suspend), non-pointer zeros and empty strings dropped, packed exit codes, status ignored."""
+    assert protobuf.decode(job_body()) == {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "j1"},
+        "spec": {
+            "backoffLimit": 0,
+            "suspend": False,
+            "template": {
+                "metadata": {},
+                "spec": {"containers": [{"name": "c", "image": "busybox", "resources": {}}], "restartPolicy": "Never"},
+            },
+            "podFailurePolicy": {"rules": [{"action": "Ignore", "onExitCodes": {"operator": "In", "values": [2, 3]}}]},
+        },
+    }
+
+
+def test_protobuf_field_outside_the_tables_is_415_naming_it() -> None:
+    """A Pod template field kubesim cannot decode (affinity) is refused, never silently dropped."""
+    with pytest.raises(ApiError) as exc:
+        protobuf.decode(job_body(pb(18, pb(1, b""))))
+    assert exc.value.code == 415
+    assert exc.value.message == "kubesim cannot decode protobuf field 18 of PodSpec in a Job; send application/json"
 
 
 def test_no_engine_import() -> None:
