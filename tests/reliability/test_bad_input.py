@@ -291,9 +291,7 @@ def test_failing_steps_back_off_instead_of_looping(world: World) -> None:
     Job the API refuses has sent a handful of creates (about log2(age / 5 ms)), not hundreds. Each failing stream has
     one ReconcileError event, recorded with its condition, not one more at each retry."""
     time.sleep(3.0)
-    refused = [
-        r for r in operator_requests(world.bed.sim) if (r.verb, r.resource, r.status) == ("create", "jobs", 422)
-    ]
+    refused = [r for r in operator_requests(world.bed.sim) if (r.verb, r.resource, r.status) == ("create", "jobs", 422)]
     assert 2 <= len(refused) <= 20, f"retries: {len(refused)}"
     counts = {
         e["involvedObject"]["name"]: int(e.get("count") or 1)
