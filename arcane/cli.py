@@ -8,6 +8,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+_OWN = [("sandbox", "a local demo: in-process cluster and operator"), ("cluster up", "an in-process API server")]
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `arcane` command line; returns the exit code."""
@@ -22,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cluster_up(args[2:])
     from engine.cli import main as engine_main
 
-    return engine_main(args)
+    return engine_main(args, listed=_OWN)
 
 
 if __name__ == "__main__":

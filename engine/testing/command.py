@@ -38,8 +38,16 @@ def _parser() -> argparse.ArgumentParser:
         description="Run rule fixtures (RuleTest documents) against the rules. See docs/testing-rules.md.",
     )
     parser.add_argument("paths", nargs="*", default=["."], help="fixture files or directories (default: .)")
-    parser.add_argument("--rules", action="append", default=[], help="rules for fixtures without spec.rules")
-    parser.add_argument("--crd", action="append", default=[], help="CRD files for fixtures without spec.crds")
+    parser.add_argument(
+        "--rules", action="append", default=[], metavar="DIR", help="rules for fixtures without spec.rules (repeatable)"
+    )
+    parser.add_argument(
+        "--crd",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="CRD file or directory for fixtures without spec.crds (repeatable)",
+    )
     parser.add_argument(
         "-k",
         dest="select",
@@ -49,13 +57,26 @@ def _parser() -> argparse.ArgumentParser:
         help="run fixtures whose id (file::name) contains PATTERN (or matches it, with * ? [ ])",
     )
     parser.add_argument("--coverage", action="store_true", help="report which rules fired")
-    parser.add_argument("--min-coverage", type=float, metavar="N", help="fail when under N%% of the rules fired")
+    parser.add_argument(
+        "--min-coverage", type=_percentage, metavar="N", help="fail when under N%% of the rules fired (0 to 100)"
+    )
     parser.add_argument("--require-fixtures", action="store_true", help="fail when no fixture is found")
     parser.add_argument("--format", choices=["text", "json"], default="text")
     parser.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report to FILE")
     parser.add_argument("-v", "--verbose", action="store_true", help="list the fixtures that passed too")
     parser.add_argument("--no-trace", action="store_true", help="leave evaluation traces out of failures")
     return parser
+
+
+def _percentage(text: str) -> float:
+    """A percentage from 0 to 100: above 100 no run could pass, below 0 every run would, so either is a typo."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 100, found {text!r}") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"expected a percentage from 0 to 100, found {text}")
+    return value
 
 
 def selected(fixture: Fixture, patterns: Sequence[str]) -> bool:

@@ -174,6 +174,22 @@ def display_path(path: Path | str) -> str:
     return _display(Path(path).absolute())
 
 
+def list_items(body: Any) -> list[Any] | None:
+    """The items of a list document, None for anything else. `kubectl get ... -o yaml` writes several objects
+    as `kind: List` with `items`; an API server's typed list (`WidgetList`) leaves apiVersion and kind out
+    of its items, so they get the list's. A list has no `metadata.name`, which tells it from an object whose
+    kind merely ends in `List`."""
+    if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+        return None
+    kind, meta = body.get("kind"), body.get("metadata")
+    if not isinstance(kind, str) or not kind.endswith("List") or (isinstance(meta, dict) and meta.get("name")):
+        return None
+    if kind == "List":
+        return list(body["items"])
+    implied = {"apiVersion": body.get("apiVersion"), "kind": kind.removesuffix("List")}
+    return [{**implied, **item} if isinstance(item, dict) else item for item in body["items"]]
+
+
 def plain(value: Any) -> Any:
     """YAML values as JSON: timestamps become RFC 3339 text (as the API server stores them), dates ISO text."""
     if isinstance(value, dict):

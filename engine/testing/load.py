@@ -33,7 +33,7 @@ from engine.spec.loader import (
     rule_files,
 )
 from engine.spec.schema import validate
-from engine.testing.fixture import DEFAULT_CLOCK, Fixture, RuleSource, display_path, plain
+from engine.testing.fixture import DEFAULT_CLOCK, Fixture, RuleSource, display_path, list_items, plain
 from engine.testing.schema import DOCUMENT, STEP, conforms, narrow
 from engine.testing.steps import StepReader
 
@@ -135,6 +135,8 @@ class _Loader:
     includes: dict[Path, list[Document]] = field(default_factory=dict)
 
     def load(self, texts: list[tuple[str, bytes]]) -> list[Fixture]:
+        for path in self.options.crds:  # read even when every fixture names its own: a bad --crd is still bad
+            self._crds_of(path)
         fixtures: list[Fixture] = []
         for name, data in texts:
             documents = self._parse(name, data)
@@ -226,9 +228,7 @@ class _Loader:
         crds: list[Obj] = []
         before = len(self.problems)
         for path in crd_paths:
-            if path not in self.crds:
-                self.crds[path] = self._crd_file(path)
-            crds.extend(self.crds[path])
+            crds.extend(self._crds_of(path))
         try:
             ruleset = compile_ruleset(rules, crds)
         except RuleSetError as error:
@@ -242,7 +242,16 @@ class _Loader:
             _COMPILED[fingerprint] = source
         return source
 
+    def _crds_of(self, path: Path) -> list[Obj]:
+        """The CRDs of a file or directory, read once per run."""
+        if path not in self.crds:
+            self.crds[path] = self._crd_file(path)
+        return self.crds[path]
+
     def _crd_file(self, path: Path) -> list[Obj]:
+        if path.is_dir() and not rule_files(path):  # the loader's own message speaks of rule files
+            self.problems.append(Problem(Location(str(path)), "no CRD files (*.yaml, *.yml) in this directory", "crd"))
+            return []
         source = load_paths([path])
         self.problems.extend(source.problems)
         out: list[Obj] = []
@@ -300,18 +309,34 @@ class _Loader:
                 if fast is None:
                     source = load_paths([target])
                     for problem in source.problems:
-                        location = problem.location if problem.location.line else positions.at((*path, "file"))
-                        self.problems.append(Problem(location, problem.message, problem.code))
+                        self.problems.append(_included(problem, target, positions.at((*path, "file"))))
                     fast = source.documents
                 self.includes[target] = fast
             found: list[Obj] = []
             for document in self.includes[target]:
-                obj = _object(document.body, document.positions, (), self.problems)
-                if obj is not None:
-                    found.append(obj)
+                found.extend(_objects_in(document, self.problems))
             return found
         obj = _object(item, positions, path, self.problems)
         return [obj] if obj is not None else []
+
+
+def _included(problem: Problem, target: Path, where: Location) -> Problem:
+    """A problem of an included file as a whole (missing, empty, binary) is placed at the `file:` that names
+    it, and says which file that was once resolved; one inside the file keeps its own place."""
+    if problem.location.line:
+        return problem
+    return Problem(where, f"{display_path(target)}: {problem.message}", problem.code)
+
+
+def _objects_in(document: Document, problems: list[Problem]) -> list[Obj]:
+    """The objects of an included document: itself, or the items of a list (`kubectl get -o yaml` writes
+    `kind: List`)."""
+    items = list_items(document.body)
+    if items is None:
+        obj = _object(document.body, document.positions, (), problems)
+        return [obj] if obj is not None else []
+    found = (_object(item, document.positions, ("items", index), problems) for index, item in enumerate(items))
+    return [obj for obj in found if obj is not None]
 
 
 def _shape(body: Any, schema: dict[str, Any], positions: Positions, base: tuple[Any, ...]) -> list[Problem]:

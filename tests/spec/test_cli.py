@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -73,12 +74,59 @@ def test_lint_missing_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_lint_unusable_crd(rules: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A --crd file that cannot be read or parsed exits 2 with a message on stderr."""
-    code, out, err = run(capsys, "rules", "lint", str(rules), "--crd", str(tmp_path / "none.yaml"))
-    assert (code, out) == (EXIT_UNUSABLE, "")
-    assert err.startswith("arcane rules lint: cannot read --crd: [Errno 2] No such file or directory")
+    """A --crd file that cannot be read or parsed exits 2 with a located message on stderr."""
+    missing = tmp_path / "none.yaml"
+    assert run(capsys, "rules", "lint", str(rules), "--crd", str(missing)) == (
+        EXIT_UNUSABLE,
+        "",
+        f"--crd {missing}: no such file or directory\n",
+    )
     (tmp_path / "crd.yaml").write_text("a: [\n")
-    assert run(capsys, "rules", "lint", str(rules), "--crd", str(tmp_path / "crd.yaml"))[0] == EXIT_UNUSABLE
+    code, _, err = run(capsys, "rules", "lint", str(rules), "--crd", str(tmp_path / "crd.yaml"))
+    assert code == EXIT_UNUSABLE
+    assert err.startswith(f"--crd {tmp_path / 'crd.yaml'}:2:1: invalid YAML: ")
+
+
+CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+"""
+
+
+def test_lint_crd_that_holds_no_crd(rules: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A --crd file or directory that gives no CustomResourceDefinition (a rule file by mistake, an empty
+    directory) is unusable input, named, instead of a clean lint that checked nothing."""
+    rule_file = rules / "widgets.yaml"
+    assert run(capsys, "rules", "lint", str(rules), "--crd", str(rule_file)) == (
+        EXIT_UNUSABLE,
+        "",
+        f"--crd {rule_file}: no CustomResourceDefinition in this file\n",
+    )
+    (tmp_path / "empty").mkdir()
+    assert run(capsys, "rules", "lint", str(rules), "--crd", str(tmp_path / "empty"))[::2] == (
+        EXIT_UNUSABLE,
+        f"--crd {tmp_path / 'empty'}: no CustomResourceDefinition in this directory\n",
+    )
+    (tmp_path / "crds").mkdir()
+    (tmp_path / "crds" / "widgets.yaml").write_text(CRD + "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n")
+    assert run(capsys, "rules", "lint", str(rules), "--crd", str(tmp_path / "crds"))[0] == EXIT_OK
+
+
+def test_help_says_crd_repeats(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--crd` takes one path per flag (`--crd a.yaml b.yaml` would read b.yaml as rules): --help says so."""
+    with pytest.raises(SystemExit):
+        main(["rules", "lint", "--help"])
+    assert "(repeatable: --crd a.yaml --crd b.yaml)" in " ".join(capsys.readouterr().out.split())
 
 
 def test_lint_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -165,19 +213,167 @@ def test_explain_json(rules: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_explain_unusable_input(rules: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """explain exits 2 for broken rules, a missing object file, or an object file that is not exactly one object."""
-    (tmp_path / "two.yaml").write_text(WIDGET + "---\n" + WIDGET)
+    two = tmp_path / "two.yaml"
+    two.write_text(WIDGET + "---\n" + WIDGET)
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "r.yaml").write_text("kind: Rules\n")
-    code, _, err = run(capsys, "rules", "explain", "--rules", str(rules), "--object", str(tmp_path / "two.yaml"))
-    assert (code, err) == (EXIT_UNUSABLE, "arcane rules explain: --object must hold exactly one object (found 2)\n")
+    code, _, err = run(capsys, "rules", "explain", "--rules", str(rules), "--object", str(two))
+    assert (code, err) == (
+        EXIT_UNUSABLE,
+        f"--object {two}: holds 2 objects; explain evaluates exactly one (give the others with --state)\n",
+    )
     code, _, err = run(capsys, "rules", "explain", "--rules", str(rules), "--object", str(tmp_path / "none.yaml"))
-    assert code == EXIT_UNUSABLE
-    assert "No such file or directory" in err
+    assert (code, err) == (EXIT_UNUSABLE, f"--object {tmp_path / 'none.yaml'}: no such file or directory\n")
     code, _, err = run(
         capsys, "rules", "explain", "--rules", str(tmp_path / "broken"), "--object", str(tmp_path / "two.yaml")
     )
     assert code == EXIT_UNUSABLE
     assert "apiVersion: required field is missing" in err
+
+
+def explain(capsys: pytest.CaptureFixture[str], rules: Path, obj: Path, *more: str) -> tuple[int, str, str]:
+    return run(capsys, "rules", "explain", "--rules", str(rules), "--object", str(obj), *more)
+
+
+def as_list(*objects: str, kind: str = "List", api_version: str = "v1") -> str:
+    """Objects as `kubectl get -o yaml` writes them: one document, `kind: List`, the objects under `items`."""
+    items = "".join("  - " + text.replace("\n", "\n    ").rstrip() + "\n" for text in objects)
+    return f"apiVersion: {api_version}\nkind: {kind}\nmetadata: {{resourceVersion: ''}}\nitems:\n{items}"
+
+
+def test_explain_reads_lists(rules: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A `kind: List` in --state or --object (as `kubectl get -o yaml` writes it) gives its items: the request in
+    the state's List is found, and a List of one object is that object."""
+    (tmp_path / "widget.yaml").write_text(as_list(WIDGET))
+    (tmp_path / "state.yaml").write_text(as_list(REQUEST, REQUEST.replace("name: r1", "name: r2")))
+    code, out, _ = explain(capsys, rules, tmp_path / "widget.yaml", "--state", str(tmp_path / "state.yaml"))
+    assert code == EXIT_OK
+    assert out.splitlines()[0] == "Widget default/w1"
+    assert '  - patch Widget/default/w1/status: {"status": {"requests": 2}}' in out.splitlines()
+
+
+def test_explain_fills_the_kind_of_a_typed_lists_items(
+    rules: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An API server's typed list (`WidgetRequestList`) leaves apiVersion and kind out of its items: they are
+    the list's."""
+    (tmp_path / "widget.yaml").write_text(WIDGET)
+    request = "metadata: {name: r1, namespace: default}\nspec: {widget: w1}\n"
+    (tmp_path / "state.yaml").write_text(as_list(request, kind="WidgetRequestList", api_version="example.com/v1"))
+    code, out, _ = explain(capsys, rules, tmp_path / "widget.yaml", "--state", str(tmp_path / "state.yaml"))
+    assert (code, '  widgets.requests = ["WidgetRequest/default/r1"]' in out.splitlines()) == (EXIT_OK, True)
+
+
+def test_explain_object_list_of_several(rules: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A List of several objects given to --object is refused, saying it is a List."""
+    (tmp_path / "two.yaml").write_text(as_list(WIDGET, WIDGET.replace("name: w1", "name: w2")))
+    assert explain(capsys, rules, tmp_path / "two.yaml") == (
+        EXIT_UNUSABLE,
+        "",
+        f"--object {tmp_path / 'two.yaml'}: holds 2 objects (in a List); explain evaluates exactly one "
+        "(give the others with --state)\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("a: [\n", "{file}:2:1: invalid YAML: expected the node content, but found '<stream end>'"),
+        ("- 1\n", "{file}: document 1: expected an object, found list"),
+        ("kind: Widget\nmetadata: {}\n", "{file}: document 1: an object needs apiVersion, metadata.name"),
+        (as_list("{kind: Widget}"), "{file}: document 1, items[0]: an object needs apiVersion, metadata.name"),
+    ],
+)
+def test_explain_unusable_state(
+    rules: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, expected: str
+) -> None:
+    """A --state file that is not YAML, or holds something that is not an object, is refused with its place
+    (left out, it would only show up as a related object "not found")."""
+    (tmp_path / "widget.yaml").write_text(WIDGET)
+    (tmp_path / "state.yaml").write_text(content)
+    code, out, err = explain(capsys, rules, tmp_path / "widget.yaml", "--state", str(tmp_path / "state.yaml"))
+    assert (code, out, err) == (EXIT_UNUSABLE, "", "--state " + expected.format(file=tmp_path / "state.yaml") + "\n")
+    (tmp_path / "state.yaml").write_bytes(b"\xff\xfe")
+    assert explain(capsys, rules, tmp_path / "widget.yaml", "--state", str(tmp_path / "state.yaml"))[2] == (
+        f"--state {tmp_path / 'state.yaml'}: not UTF-8 text (byte 0): is this a binary file?\n"
+    )
+
+
+CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm, namespace: default}\n"
+
+
+def test_explain_an_object_no_document_evaluates(
+    rules: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An object of a kind no document evaluates is not "no rule fired": explain says no document evaluates it
+    and what each evaluates instead, and exits 1, in text and JSON."""
+    (tmp_path / "cm.yaml").write_text(CONFIGMAP)
+    assert explain(capsys, rules, tmp_path / "cm.yaml") == (
+        EXIT_PROBLEMS,
+        "ConfigMap default/cm\n"
+        "no rule document evaluates v1/ConfigMap:\n"
+        f"  - `widgets` ({rules / 'widgets.yaml'}) evaluates example.com/v1/Widget\n",
+        "",
+    )
+    code, out, _ = explain(capsys, rules, tmp_path / "cm.yaml", "--format", "json")
+    assert (code, json.loads(out)) == (
+        EXIT_PROBLEMS,
+        {
+            "decisions": [],
+            "error": "no rule document evaluates v1/ConfigMap",
+            "documents": [f"`widgets` ({rules / 'widgets.yaml'}) evaluates example.com/v1/Widget"],
+        },
+    )
+
+
+GADGETS = """\
+apiVersion: rules.arcane.dev/v1alpha1
+kind: Rules
+metadata: {name: gadgets}
+spec:
+  for:
+    dynamic:
+      from: {apiVersion: example.com/v1, kind: GadgetClass}
+      where: "status.ready"
+      kind: {apiVersion: "{{ spec.group }}/v1", kind: "{{ spec.kind }}"}
+      as: gadgetClass
+  groups:
+    - name: main
+      rules:
+        - name: seen
+"""
+
+
+def gadget_class(name: str, kind: str, ready: bool = True) -> str:
+    return (
+        f"apiVersion: example.com/v1\nkind: GadgetClass\nmetadata: {{name: {name}}}\n"
+        f"spec: {{group: example.com, kind: {kind}}}\nstatus: {{ready: {str(ready).lower()}}}\n"
+    )
+
+
+def test_explain_says_dynamic_kinds_come_from_the_state(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """For a document whose kinds are named by other objects, explain says the kinds come from --state, and
+    what the objects there name (none, none that applies, or other kinds)."""
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "gadgets.yaml").write_text(GADGETS)
+    rules, gadget = tmp_path / "rules", tmp_path / "gadget.yaml"
+    gadget.write_text("apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: g1, namespace: default}\n")
+    prefix = f"  - `gadgets` ({rules / 'gadgets.yaml'}) evaluates the kinds that example.com/v1/GadgetClass objects"
+    code, out, _ = explain(capsys, rules, gadget)
+    assert (code, out.splitlines()[2]) == (EXIT_PROBLEMS, f"{prefix} in --state name, and --state holds no GadgetClass")
+    (tmp_path / "state.yaml").write_text(gadget_class("c1", "Gadget", ready=False))
+    code, out, _ = explain(capsys, rules, gadget, "--state", str(tmp_path / "state.yaml"))
+    assert out.splitlines()[2] == (
+        f"{prefix} in --state name: the 1 GadgetClass there names no kind (`where` false or kind incomplete)"
+    )
+    (tmp_path / "state.yaml").write_text(gadget_class("c1", "Doohickey"))
+    code, out, _ = explain(capsys, rules, gadget, "--state", str(tmp_path / "state.yaml"))
+    assert (
+        out.splitlines()[2] == f"{prefix} in --state name: example.com/v1/Doohickey (none names example.com/v1/Gadget)"
+    )
+    (tmp_path / "state.yaml").write_text(gadget_class("c1", "Gadget"))
+    code, out, _ = explain(capsys, rules, gadget, "--state", str(tmp_path / "state.yaml"))
+    assert (code, out.splitlines()[:2]) == (EXIT_OK, ["Gadget default/g1", f"rule seen ({rules / 'gadgets.yaml'}:14):"])
 
 
 def test_graph_mermaid_and_dot(rules: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -250,7 +446,56 @@ def test_schema_prints_the_json_schema(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
-    """Without a command, the usage is printed and the exit code says the input was unusable."""
+    """Without a command, the usage is printed and the exit code says the input was unusable; `rules` alone
+    prints the rules commands."""
     code, out, _ = run(capsys)
     assert code == EXIT_UNUSABLE
     assert out.startswith("usage: arcane")
+    code, out, _ = run(capsys, "rules")
+    assert (code, out.splitlines()[0]) == (
+        EXIT_UNUSABLE,
+        "usage: arcane rules [-h] {lint,test,explain,graph,schema} ...",
+    )
+
+
+def test_help_lists_the_callers_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    """Commands the caller runs itself (the product's `sandbox`, `cluster up`) are listed by `--help` with
+    their help, and `cluster --help` names `up`."""
+    listed = [("sandbox", "a demo"), ("cluster up", "a server")]
+    with pytest.raises(SystemExit):
+        main(["--help"], listed=listed)
+    out = capsys.readouterr().out
+    assert out.startswith("usage: arcane [-h] {sandbox,cluster,run,rules} ...")
+    assert [line.split() for line in out.splitlines() if line.startswith("    ")] == [
+        ["sandbox", "a", "demo"],
+        ["cluster", "up:", "a", "server"],
+        ["run", "run", "the", "operator", "against", "a", "cluster"],
+        ["rules", "work", "with", "rule", "files"],
+    ]
+    with pytest.raises(SystemExit):
+        main(["cluster", "--help"], listed=listed)
+    out = capsys.readouterr().out
+    assert out.startswith("usage: arcane cluster [-h] {up} ...")
+    assert "    up        a server" in out
+
+
+def test_the_synopses_in_docs_match_the_flags() -> None:
+    """docs/rules.md writes each command's flags in its synopsis, and a repeatable flag as `[--flag X]...`
+    (one value per flag: `--crd a.yaml b.yaml` reads b.yaml as a rule path)."""
+    import argparse
+
+    from engine.cli import _parser
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "rules.md").read_text()
+    synopses: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("$ arcane rules "):
+            synopses.setdefault(line.split()[3], line)  # the synopsis comes before any example
+    rules = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["rules"]
+    commands = next(a for a in rules._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name in ("lint", "explain", "graph"):
+        for action in commands[name]._actions:
+            for option in (o for o in action.option_strings if o.startswith("--") and o != "--help"):
+                assert option in synopses[name], (name, option)
+                repeated = re.search(rf"\[{option} [A-Z_]+\]\.\.\.", synopses[name]) is not None
+                assert repeated == isinstance(action, argparse._AppendAction), (name, option)

@@ -235,3 +235,24 @@ def test_no_progress_line_when_not_a_terminal_or_short(monkeypatch: pytest.Monke
     quick.update(1, "a")
     quick.clear()
     assert terminal.getvalue() == ""
+
+
+@pytest.mark.parametrize("value", ["150", "-5", "100.5", "nan", "many"])
+def test_min_coverage_outside_0_to_100_is_a_bad_flag(
+    write: Write, tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    """--min-coverage is a percentage: a value no run could reach, or that every run reaches, is refused
+    before anything runs (exit 2; argparse says why on stderr); 0 and 100 are accepted."""
+    path = suite(write, tmp_path)
+    assert run([path, f"--min-coverage={value}"]) == (2, "", "")
+    assert "arcane rules test: error: argument --min-coverage: expected a" in capsys.readouterr().err
+    assert run([path, "-k", "starts", "--min-coverage", "0"])[0] == 0
+    assert run([path, "-k", "starts", "--min-coverage", "100"])[0] == 1  # 100% of the rules did not fire
+
+
+def test_help_says_which_flags_repeat(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--help` says that --rules and --crd are repeated to give several."""
+    assert run(["--help"])[0] == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "for fixtures without spec.rules (repeatable)" in text
+    assert "for fixtures without spec.crds (repeatable)" in text

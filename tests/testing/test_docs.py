@@ -7,6 +7,7 @@ import io
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from engine.testing.command import _parser, run_tests
@@ -31,6 +32,23 @@ def test_the_complete_example_passes(tmp_path: Path) -> None:
     assert run_tests([str(tmp_path), "-v"], stdout=out, stderr=io.StringIO()) == 0, out.getvalue()
     assert "PASSED" in out.getvalue()
     assert "(9 steps)" in out.getvalue()
+
+
+def test_the_failure_example_is_what_the_runner_prints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first report under "When a step fails" is the real output of the complete fixture, saved as
+    tests/rules/widget.yaml, expecting `pause` in its first step (all but the run's duration)."""
+    (example,) = [b for b in blocks("yaml") if b.startswith("apiVersion: tests.arcane.dev/v1alpha1")]
+    text = re.sub(r"^  rules: \S+", f"  rules: {RULES}", example, flags=re.M)
+    text = re.sub(r"^  crds: \S+", f"  crds: {CRDS}", text, flags=re.M)
+    text = text.replace("        fired: [start]\n", "        fired: [pause]\n", 1)
+    (tmp_path / "tests" / "rules").mkdir(parents=True)
+    (tmp_path / "tests" / "rules" / "widget.yaml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    assert run_tests(["tests/rules"], stdout=out, stderr=io.StringIO()) == 1
+    documented = next(b for b in blocks("text") if b.startswith("FAILED tests/rules/widget.yaml"))
+    duration = re.compile(r" in \d+\.\d\ds$", re.M)
+    assert duration.sub(" in Ns", out.getvalue()) == duration.sub(" in Ns", documented)
 
 
 def test_every_flag_is_documented() -> None:

@@ -61,7 +61,7 @@ def test_every_problem_of_every_file_is_reported_with_its_location(write: Write,
     assert [str(p).replace(where, "T") for p in suite.problems] == [
         "T/a.yaml:7:3: spec.clock: expected an RFC 3339 time, found 'yesterday'",
         "T/a.yaml:9:7: spec.given[0]: an object needs metadata.name",
-        "T/a.yaml:10:7: spec.given[1].file: no such file or directory",
+        "T/a.yaml:10:7: spec.given[1].file: T/nothere.yaml: no such file or directory",
         "T/a.yaml:12:7: spec.steps[0]: this `evaluate` step needs `expect` (or `expect: nothing`): "
         "without it the step could never fail",
         "T/a.yaml:13:7: spec.steps[1].evaluate: expected `Kind/name` or `Kind/namespace/name`, found 'w1'",
@@ -201,3 +201,62 @@ def test_a_file_given_twice_is_loaded_once(write: Write, tmp_path: Path) -> None
     path = write(fixture_text("steps:\n  - advance: 1s\n", "once"), "f.yaml")
     suite = load_suite([tmp_path, path])
     assert [f.name for f in suite.fixtures] == ["once"]
+
+
+def test_given_files_holding_lists_give_their_items(write: Write, tmp_path: Path, load: Load) -> None:
+    """A `given` file written by `kubectl get -o yaml` (`kind: List`) gives its items; a typed list's items
+    (`WidgetList`, as an API server writes it) get the list's apiVersion and kind."""
+    write(
+        "apiVersion: v1\nkind: List\nmetadata: {resourceVersion: ''}\nitems:\n"
+        "  - {apiVersion: example.dev/v1, kind: Widget, metadata: {name: w1}}\n"
+        "  - {apiVersion: example.dev/v1, kind: Widget, metadata: {name: w2}}\n"
+        "---\napiVersion: example.dev/v1\nkind: WidgetList\nitems:\n  - {metadata: {name: w3}}\n",
+        "objects.yaml",
+    )
+    suite = load(fixture_text("given: [{file: objects.yaml}]\nsteps:\n  - advance: 1s\n"))
+    assert suite.problems == ()
+    given = suite.fixtures[0].given
+    assert [(o["kind"], o["metadata"]["name"]) for o in given] == [("Widget", "w1"), ("Widget", "w2"), ("Widget", "w3")]
+    assert given[2]["apiVersion"] == "example.dev/v1"
+
+
+def test_a_list_item_that_is_no_object_is_located(write: Write, load: Load) -> None:
+    """An item of a list that is not a Kubernetes object is a problem at the item's line."""
+    write("apiVersion: v1\nkind: List\nitems:\n  - {kind: Widget}\n", "objects.yaml")
+    suite = load(fixture_text("given: [{file: objects.yaml}]\nsteps:\n  - advance: 1s\n"))
+    assert [(p.location.line, p.location.path, p.message) for p in suite.problems] == [
+        (4, "items[0]", "an object needs apiVersion, metadata.name")
+    ]
+
+
+def test_an_object_whose_kind_ends_in_list_is_not_a_list() -> None:
+    """Only a document without a name and with `items` is a list: a `ShoppingList` object stays an object."""
+    from engine.testing.fixture import list_items
+
+    named = {"apiVersion": "x/v1", "kind": "ShoppingList", "metadata": {"name": "s"}, "items": []}
+    assert list_items(named) is None
+    assert list_items({"apiVersion": "v1", "kind": "ConfigMap", "items": []}) is None
+    assert list_items({"apiVersion": "v1", "kind": "List", "items": [{"kind": "Job"}]}) == [{"kind": "Job"}]
+
+
+def test_a_missing_given_file_names_the_path_it_tried(write: Write, tmp_path: Path, load: Load) -> None:
+    """The problem of a `file:` that is not there says which path it resolved to."""
+    suite = load(fixture_text("given: [{file: objects/gone.yaml}]\nsteps:\n  - advance: 1s\n"))
+    assert [p.message for p in suite.problems] == [f"{tmp_path / 'objects' / 'gone.yaml'}: no such file or directory"]
+
+
+def test_a_crd_directory_without_yaml_files_is_a_problem(write: Write, tmp_path: Path) -> None:
+    """A --crd directory with no YAML file in it says so (not "no rule files"), exit 2."""
+    (tmp_path / "nocrds").mkdir()
+    fixture = write(fixture_text("steps:\n  - advance: 1s\n"))
+    out, err = io.StringIO(), io.StringIO()
+    assert run_tests([str(fixture), "--crd", str(tmp_path / "nocrds")], stdout=out, stderr=err) == 2
+    assert f"{tmp_path / 'nocrds'}: no CRD files (*.yaml, *.yml) in this directory\n" in err.getvalue()
+
+
+def test_a_crd_flag_is_checked_even_when_every_fixture_names_its_own(write: Write, tmp_path: Path) -> None:
+    """--crd is read even when no fixture falls back on it: a --crd that holds no CRD is still refused."""
+    write("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n", "notcrd.yaml")
+    fixture = write(fixture_text("steps:\n  - advance: 1s\n"))  # names its own crds
+    suite = load_suite([fixture], LoadOptions(crds=(tmp_path / "notcrd.yaml",)))
+    assert [p.message for p in suite.problems] == ["expected a CustomResourceDefinition, found ConfigMap"]
