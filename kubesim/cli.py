@@ -16,9 +16,9 @@ from kubesim import collector
 from kubesim.server import Controller, KubeSim, SimOptions
 
 
-def parser() -> argparse.ArgumentParser:
-    """The argument parser (shared with `arcane cluster up`)."""
-    p = argparse.ArgumentParser(prog="kubesim", description="Serve an in-process Kubernetes API server.")
+def parser(prog: str = "kubesim") -> argparse.ArgumentParser:
+    """The argument parser (shared with `arcane cluster up`, which names itself in its usage)."""
+    p = argparse.ArgumentParser(prog=prog, description="Serve an in-process Kubernetes API server.")
     p.add_argument("--kubeconfig", required=True, help="kubeconfig file to write once serving")
     p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: an ephemeral port)")
     p.add_argument("--minor", default="32", help="Kubernetes minor version /version reports (default 32)")
@@ -36,9 +36,9 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "kubesim") -> int:
     """Run until SIGTERM/SIGINT; returns the exit code."""
-    args = parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    args = parser(prog).parse_args(list(sys.argv[1:] if argv is None else argv))
     controllers = frozenset(c for c in args.controllers.split(",") if c)
     options = SimOptions(
         port=args.port,

@@ -151,7 +151,9 @@ def load_paths(paths: Iterable[Path]) -> Source:
         if path.is_dir():
             found = rule_files(path)
             if not found:
-                problems.append(Problem(Location(str(path)), "no rule files (*.yaml) in this directory", "empty"))
+                problems.append(
+                    Problem(Location(str(path)), "no rule files (*.yaml, *.yml) in this directory", "empty")
+                )
             files.extend(found)
         elif path.exists():
             files.append(path)

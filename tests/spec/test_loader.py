@@ -192,7 +192,7 @@ def test_missing_paths_and_empty_directories(tmp_path: Path) -> None:
     source = load_paths([tmp_path / "nope.yaml", tmp_path / "empty"])
     assert [(str(p), p.code) for p in source.problems] == [
         (f"{tmp_path / 'nope.yaml'}: no such file or directory", "missing"),
-        (f"{tmp_path / 'empty'}: no rule files (*.yaml) in this directory", "empty"),
+        (f"{tmp_path / 'empty'}: no rule files (*.yaml, *.yml) in this directory", "empty"),
     ]
 
 
@@ -220,10 +220,10 @@ def test_a_directory_named_like_a_rule_file_is_no_rule_file(tmp_path: Path) -> N
     files; inside a directory given, it is passed over."""
     (tmp_path / "dir.yaml").mkdir()
     assert [(str(p), p.code) for p in load_paths([tmp_path]).problems] == [
-        (f"{tmp_path}: no rule files (*.yaml) in this directory", "empty")
+        (f"{tmp_path}: no rule files (*.yaml, *.yml) in this directory", "empty")
     ]
     assert [(str(p), p.code) for p in load_paths([tmp_path / "dir.yaml"]).problems] == [
-        (f"{tmp_path / 'dir.yaml'}: no rule files (*.yaml) in this directory", "empty")
+        (f"{tmp_path / 'dir.yaml'}: no rule files (*.yaml, *.yml) in this directory", "empty")
     ]
 
 
