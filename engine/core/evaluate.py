@@ -179,7 +179,8 @@ class _Session:
                         value = when(root)
                     except ExpressionError as error:
                         outcomes.append(Failed(str(error)))
-                        self._error(group, rule, f"condition failed: {error}")
+                        where = rule.location  # an expression that fails on data is a rule to fix: say where
+                        self._error(group, rule, f"condition failed ({where.file}:{where.line}): {error}")
                         if first:
                             stopped = True
                             break

@@ -447,7 +447,8 @@ def test_error_decisions_never_escape() -> None:
     assert evaluation.fired == ["broken", "broken-too", "fine"]
     broken = evaluation.errors[0]
     assert broken.error == (
-        "condition failed: 'abs(object.spec.name) > `1`': In function abs(), invalid type for value: text, "
+        "condition failed (widgets.yaml:11): 'abs(object.spec.name) > `1`': In function abs(), invalid type for value: "
+        "text, "
         "expected one of: ['number'], received: \"string\""
     )
     assert broken.actions == ()
@@ -473,7 +474,7 @@ def test_a_name_read_by_a_computed_key_that_needs_itself_is_an_error_decision() 
     )
     evaluation = run(ruleset, widget())
     assert evaluation.fired == ["looped"]
-    assert evaluation.errors[0].error == "condition failed: `loop` depends on itself"
+    assert evaluation.errors[0].error == "condition failed (widgets.yaml:14): `loop` depends on itself"
 
 
 def test_a_document_built_with_a_cycle_keeps_the_check() -> None:
@@ -495,7 +496,7 @@ def test_a_document_built_with_a_cycle_keeps_the_check() -> None:
     cyclic = dataclasses.replace(document, facts={**document.facts, "c": document.facts["a"]})  # c reads b
     assert needs_cycle_check(cyclic)
     evaluation = run(dataclasses.replace(ruleset, documents=(cyclic,)), widget())
-    assert evaluation.errors[0].error == "condition failed: `b` depends on itself"
+    assert evaluation.errors[0].error == "condition failed (widgets.yaml:15): `b` depends on itself"
 
 
 GROUPS = """
