@@ -209,7 +209,7 @@ class Operator:
             message = f"New rules rejected, the previous rules stay active: {first}{more}"[:1000]
             await reactor.executor.events.emit(EmitEvent(_operator_ref(), EventType.WARNING, "RulesRejected", message))
 
-        return RuleReloader(self.options.rules, self.ruleset, swap, reject)
+        return RuleReloader(self.options.rules, self.ruleset, swap, reject, check=reactor.trial)
 
 
 def _operator_ref() -> ObjectRef:

@@ -7,7 +7,8 @@ Where this sits: the operator process (engine.runtime.main) builds one and feeds
   whose last evaluation read it (engine.runtime.deps), and those the rules' triggers name;
 - runs N workers: read the key's object from the cache, skip it while its own writes are not yet visible
   (engine.runtime.expectations), evaluate, execute each decision, report failures through the document's
-  `onError`, and tell the queue what to do next.
+  `onError`, and tell the queue what to do next;
+- tries a new rule set on its caches before hot reload swaps it in (`trial`, engine.runtime.trial).
 It never decides anything itself; the rules and the executor do.
 """
 
@@ -26,7 +27,7 @@ from engine.core.evaluate import Snapshot, evaluate, report_error
 from engine.core.execute import Executor, Outcome, Result
 from engine.core.memo import FactMemo
 from engine.core.targets import Binding, dynamic_bindings, watched_kinds
-from engine.errors import ApiError, ExpressionError
+from engine.errors import ApiError, ExpressionError, Problem, RuleSetError
 from engine.expr import is_false
 from engine.kube.cache import EventKind
 from engine.kube.client import KubeClient
@@ -40,6 +41,7 @@ from engine.runtime.expectations import Expectations
 from engine.runtime.memo import RecordingCluster, StatusMemo
 from engine.runtime.metrics import Metrics
 from engine.runtime.queue import Priority, WorkQueue
+from engine.runtime.trial import new_errors
 from engine.spec.ruleset import Document, KindRef, ListLookup, Related, RuleSet
 
 log = logging.getLogger("engine.reactor")
@@ -177,6 +179,23 @@ class Reactor:
         for gvk in self._evaluated_kinds():
             for namespace, name in self.informers.names(gvk):
                 self.queue.add(ObjectKey(gvk, namespace, name), Priority.LOW)
+
+    async def trial(self, ruleset: RuleSet) -> None:
+        """Raise `RuleSetError` when `ruleset` makes error decisions for cached objects that the active rules
+        evaluate without one (engine.runtime.trial), as the active rules would be evaluated now: hot reload
+        then keeps the active rules, as it does when new rules do not compile."""
+        kinds = {informer.options.resource.gvk for informer in self.informers.informers()}
+        problems = await new_errors(
+            ruleset,
+            active=self.ruleset,
+            active_bindings=self._bindings_for,
+            cache=self.informers,
+            held=frozenset(gvk for gvk in kinds if self._kind_synced(gvk)),
+            clock=self.clock,
+            memo=self.facts,
+        )
+        if problems:
+            raise RuleSetError(list[Problem](problems))
 
     # --- watches ------------------------------------------------------------------------------------
 

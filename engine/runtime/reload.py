@@ -4,7 +4,11 @@ Where this sits: started by the operator process unless `--no-reload`. Kubernete
 ConfigMap by swapping a `..data` symlink (the visible files are symlinks into it), which a `*.yaml` filter
 misses; so every change under the directory counts, and the content digest decides whether anything
 really changed. A rule set that does not compile never replaces the active one: its problems are logged
-with their locations, counted (`reloads{result="error"}`) and reported as a Warning Event.
+with their locations, counted (`reloads{result="error"}`) and reported as a Warning Event. Neither does one
+that compiles but fails at run time: before the swap, `check` (the reactor's trial, engine.runtime.trial)
+evaluates it on the cached objects and raises a `RuleSetError` with a problem per object it would newly fail,
+refused the same way: a bad rules change leaves the previous rules serving. A check that fails unexpectedly
+refuses too (logged by `_attempt`), rather than swap in rules nobody could try.
 
 The directory itself may be replaced at the same path (git-sync swaps a symlink to a new checkout; `mv`);
 inotify would keep watching the old one, so every few seconds the path's identity (device, inode, after
@@ -45,6 +49,16 @@ def load_rules(directory: Path) -> RuleSet:
 
 Swap = Callable[[RuleSet], Awaitable[None]]
 Reject = Callable[[RuleSetError], Awaitable[None]]
+Check = Callable[[RuleSet], Awaitable[None]]
+"""Raises `RuleSetError` when a rule set that compiled must not be swapped in all the same."""
+
+LOGGED_PROBLEMS = 20
+"""Problems logged one per line; the rest are counted in one more line (a rule that fails at run time is a
+problem per object: thousands of lines would bury the first)."""
+
+
+async def _accept(_ruleset: RuleSet) -> None:
+    """The check of a reloader given none: every rule set that compiles is swapped in."""
 
 
 class RuleReloader:
@@ -55,6 +69,7 @@ class RuleReloader:
         swap: Swap,
         reject: Reject,
         *,
+        check: Check = _accept,
         debounce_ms: int = 300,
         recheck_ms: int = 5000,
     ) -> None:
@@ -62,6 +77,7 @@ class RuleReloader:
         self.current = current
         self._swap = swap
         self._reject = reject
+        self._check = check
         self._debounce = debounce_ms
         self._recheck = recheck_ms
         self._stop = asyncio.Event()
@@ -110,32 +126,35 @@ class RuleReloader:
             log.exception("rules reload failed")
 
     async def reload(self) -> bool:
-        """Compile the directory now; swap when it compiled and differs. True when a new rule set is active."""
+        """Compile the directory now; swap when it compiled, differs and passes the check. True when a new rule
+        set is active."""
         try:
             ruleset = await asyncio.to_thread(load_rules, self.directory)
+            if ruleset.digest != self.current.digest:
+                await self._check(ruleset)
         except RuleSetError as error:
             if self._rejected_digest != str(error):
                 self._rejected_digest = str(error)
-                for problem in error.problems:
-                    log.error(
-                        "rules rejected: %s",
-                        problem,
-                        extra={"file": problem.location.file, "line": problem.location.line},
-                    )
+                _log_rejection(error)
             await self._reject(error)
             return False
         fixed, self._rejected_digest = bool(self._rejected_digest), ""
         if ruleset.digest == self.current.digest:
             if fixed:  # said, or the last line about the rules would still be their rejection
-                log.info(
-                    "rules compile again, as the active rule set: nothing to reload", extra={"digest": ruleset.digest}
-                )
+                log.info("the rules are the active rule set again: nothing to reload", extra={"digest": ruleset.digest})
             return False
         previous = self.current.digest
         self.current = ruleset
         await self._swap(ruleset)
         log.info("rules reloaded", extra={"digest": ruleset.digest, "previous": previous})
         return True
+
+
+def _log_rejection(error: RuleSetError) -> None:
+    for problem in error.problems[:LOGGED_PROBLEMS]:
+        log.error("rules rejected: %s", problem, extra={"file": problem.location.file, "line": problem.location.line})
+    if len(error.problems) > LOGGED_PROBLEMS:
+        log.error("rules rejected: and %d more problems", len(error.problems) - LOGGED_PROBLEMS)
 
 
 def _identity(directory: Path) -> tuple[int, int] | None:

@@ -117,7 +117,7 @@ def test_invalid_edit_is_rejected_and_old_rules_keep_working(
 
     (logged,) = [r for r in operator.records() if r["level"] == "error" and "rules rejected" in r["msg"]]
     assert where in logged["msg"]
-    assert "spec.groups[0].rules[24].when: invalid JMESPath" in logged["msg"]
+    assert "spec.groups[0].rules[25].when: invalid JMESPath" in logged["msg"]
     assert (logged["file"], logged["line"]) == (str(rules / "stream.yaml"), line)
     rejected = wait_for("the RulesRejected event", lambda: events(sim, "default", reason="RulesRejected"))
     assert len(rejected) == 1
@@ -128,7 +128,7 @@ def test_invalid_edit_is_rejected_and_old_rules_keep_working(
     assert reloads(operator, "ok") == 0
 
     (rules / "stream.yaml").write_text(original)  # the fix: what is active already, so no reload, but said
-    operator.wait_log("rules compile again, as the active rule set: nothing to reload")
+    operator.wait_log("the rules are the active rule set again: nothing to reload")
     assert (digest(operator), reloads(operator, "ok")) == (before, 0)
     assert [r for r in operator.records() if str(r.get("logger")).startswith("watchfiles")] == []
 
@@ -137,6 +137,50 @@ def test_invalid_edit_is_rejected_and_old_rules_keep_working(
     assert condition_message(get_stream(custom, "orders")) == "The stream is currently running. (rule: start-streaming)"
     (event,) = events(sim, NAMESPACE, reason="StreamResumed", name="orders")
     assert event["message"] == "The stream orders has been resumed"
+
+
+NAME_TOO_LONG = 'nameTooLong: "length(object.metadata.name) > nameLimit"'
+FAILING_NAME_TOO_LONG = 'nameTooLong: "length(object.metadata.name) > length(nameLimit)"'
+"""Compiles, but length() of a number is a type error on every stream."""
+
+
+def test_edit_that_fails_at_run_time_is_rejected_and_old_rules_keep_working(
+    sim: KubeSim, operators: StartOperator, custom: Any, kubectl: Kubectl | None, tmp_path: Path
+) -> None:
+    """A rule edit that compiles but fails on the streams the operator holds is tried on them before the swap and refused like one that does not compile: the previous rules stay active, no stream gets an error condition, and the streams still react."""
+    rules = copy_rules(tmp_path / "rules")
+    operator = operators(sim, rules=rules)
+    operator.wait_ready()
+    install_plugin(sim)
+    create_stream(custom, stream("orders"))
+    wait_for("orders to be Running", lambda: phase(sim, "orders") == "Running", timeout=60)
+    before = digest(operator)
+
+    failing = with_replaced((rules / "stream.yaml").read_text(), NAME_TOO_LONG, FAILING_NAME_TOO_LONG)
+    line = failing.splitlines().index("        - name: name-too-long") + 1
+    (rules / "stream.yaml").write_text(failing)
+    wait_for("a rejected reload", lambda: reloads(operator, "error") >= 1)
+    where = f"{rules / 'stream.yaml'}:{line}"
+    problem = f"DemoStream/{NAMESPACE}/orders: rule name-too-long ({where}): condition failed"
+
+    (logged, *_) = [r for r in operator.records() if r["level"] == "error" and "rules rejected" in r["msg"]]
+    assert logged["msg"].startswith(f"rules rejected: {problem}")
+    assert "length(nameLimit)" in logged["msg"]
+    assert (logged["file"], logged["line"]) == (str(rules / "stream.yaml"), line)
+    (tried,) = [r for r in operator.records() if r["msg"] == "new rules tried on the cached objects"]
+    assert tried["objects"] >= 1
+    rejected = wait_for("the RulesRejected event", lambda: events(sim, "default", reason="RulesRejected"))
+    assert rejected[0]["type"] == "Warning"
+    assert rejected[0]["message"].startswith(f"New rules rejected, the previous rules stay active: {problem}")
+    assert digest(operator) == before
+    assert reloads(operator, "ok") == 0
+
+    set_suspended(custom, "orders", True)
+    wait_for("orders to be Suspended", lambda: phase(sim, "orders") == "Suspended")
+    conditions = get_stream(custom, "orders")["status"]["conditions"]
+    assert [c["type"] for c in conditions if c["type"] == "ReconcileError"] == []
+    assert events(sim, NAMESPACE, reason="ReconcileError") == []
+    assert operator.alive(), "the operator restarted"
 
 
 def test_configmap_symlink_swap_is_reloaded(
