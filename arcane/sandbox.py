@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -90,7 +90,8 @@ def main(argv: Sequence[str]) -> int:
         listening = operator is None or _until_listening(operator, args.health_port, stop)
         if listening and not stop.is_set():
             _welcome(kubeconfig, args, [note for note in moved if note])
-        failed = operator is not None and _wait(operator, stop)
+        if operator is not None:
+            failed, operator = _wait(operator, stop, lambda: _start_operator(args, kubeconfig))
     finally:
         if operator is not None:
             _stop_operator(operator)
@@ -192,14 +193,29 @@ def _url(port: int, path: str) -> str:
     return f"http://127.0.0.1:{port}{path}"
 
 
-def _wait(operator: subprocess.Popen[bytes], stop: threading.Event) -> bool:
-    """Until a stop is requested; True when the operator exited by itself first (a failure)."""
+RESTARTS = 10
+"""Restarts of an operator killed by a signal before the sandbox gives up (a crash loop is not hidden)."""
+
+
+def _wait(
+    operator: subprocess.Popen[bytes], stop: threading.Event, restart: Callable[[], subprocess.Popen[bytes]]
+) -> tuple[bool, subprocess.Popen[bytes]]:
+    """Until a stop is requested: (True, ...) when the operator exited by itself first (a failure), with the operator
+    running last. One killed by a signal (`kill -9`, the OOM killer) is started again, as its Deployment's pod would
+    be, on the cluster as it is: a restart in the middle of the work can be tried in the sandbox."""
+    restarts = 0
     while not stop.is_set():
-        if operator.poll() is not None:
-            print(f"arcane sandbox: the operator exited with {operator.returncode}", file=sys.stderr)
-            return True
+        code = operator.poll()
+        if code is not None and code < 0 and restarts < RESTARTS:
+            restarts += 1
+            print(f"arcane sandbox: the operator was killed by signal {-code}; starting it again", file=sys.stderr)
+            operator = restart()
+            continue
+        if code is not None:
+            print(f"arcane sandbox: the operator exited with {code}", file=sys.stderr)
+            return True, operator
         stop.wait(0.5)
-    return False
+    return False, operator
 
 
 def _stop_operator(operator: subprocess.Popen[bytes]) -> None:
