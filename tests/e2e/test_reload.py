@@ -161,7 +161,7 @@ def test_edit_that_fails_at_run_time_is_rejected_and_old_rules_keep_working(
     (rules / "stream.yaml").write_text(failing)
     wait_for("a rejected reload", lambda: reloads(operator, "error") >= 1)
     where = f"{rules / 'stream.yaml'}:{line}"
-    problem = f"DemoStream/{NAMESPACE}/orders: rule name-too-long ({where}): condition failed"
+    problem = f"DemoStream/{NAMESPACE}/orders: rule name-too-long: condition failed ({where})"
 
     (logged, *_) = [r for r in operator.records() if r["level"] == "error" and "rules rejected" in r["msg"]]
     assert logged["msg"].startswith(f"rules rejected: {problem}")

@@ -92,10 +92,19 @@ async def test_new_errors_count_only_objects_the_active_rules_evaluate_without_e
     """An object the new rules fail on is a problem, written with its kind, name, rule and the rule's file and line; one the active rules already fail on is not, nor one neither fails on."""
     cache = Cached(widget("w1", size=2, weight="a"), widget("w2", size="x", weight="b"), widget("w3", size=3, weight=5))
     assert await trial(rules(ACTIVE), rules(CANDIDATE), cache) == [
-        "Widget/default/w1: rule check (widgets.yaml:11): condition failed (widgets.yaml:11): "
+        "Widget/default/w1: rule check: condition failed (widgets.yaml:11): "
         "'abs(object.spec.weight) > abs(object.spec.size)': In function abs(), invalid type for value: a, "
         "expected one of: ['number'], received: \"string\""
     ]
+
+
+async def test_an_action_that_fails_is_placed_at_its_rule() -> None:
+    """A failure in a rule's actions (its message has no place of its own) is written with the rule's file and line."""
+    failing_action = ACTIVE.replace(
+        "message: big, always: true", 'message: "{{ abs(object.spec.weight) }}", always: true'
+    )
+    problems = await trial(rules(ACTIVE), rules(failing_action), Cached(widget("w1", size=2, weight="a")))
+    assert [p.split(": '")[0] for p in problems] == ["Widget/default/w1: rule check (widgets.yaml:11)"]
 
 
 async def test_rules_that_fail_nowhere_new_pass() -> None:
@@ -111,7 +120,7 @@ async def test_a_kind_the_active_rules_do_not_evaluate_has_no_errors_to_excuse()
     other = HEADER.replace("kind: Widget", "kind: Gadget").replace("name: widgets", "name: gadgets")
     active = compile_texts({"gadgets.yaml": other + "  groups: [{name: main, rules: [{name: idle}]}]\n"})
     problems = await trial(active, rules(CANDIDATE), Cached(widget("w1", size=2, weight="a")))
-    assert [p.split(": condition")[0] for p in problems] == ["Widget/default/w1: rule check (widgets.yaml:11)"]
+    assert [p.split(": condition")[0] for p in problems] == ["Widget/default/w1: rule check"]
 
 
 async def test_what_the_caches_cannot_show_is_not_checked() -> None:
@@ -197,7 +206,11 @@ async def test_a_rule_set_failing_the_check_is_rejected_like_one_that_does_not_c
     logged = [r for r in caplog.records if r.name == "engine.reload"]
     assert len(logged) == LOGGED_PROBLEMS + 1
     where = str(tmp_path / "widgets.yaml")
-    assert logged[0].getMessage().startswith(f"rules rejected: Widget/default/w00: rule check ({where}:11): ")
+    assert (
+        logged[0]
+        .getMessage()
+        .startswith(f"rules rejected: Widget/default/w00: rule check: condition failed ({where}:11): ")
+    )
     assert (logged[0].file, logged[0].line) == (where, 11)  # type: ignore[attr-defined]
     assert logged[-1].getMessage() == "rules rejected: and 5 more problems"
 
