@@ -17,7 +17,8 @@ new watch has listed).
 It runs on the event loop, where the reactor's watch handlers change the caches: each object is evaluated
 under both rule sets in one synchronous step (one consistent cache), and the loop is given back every
 `CHUNK` objects so that probes and watches are served (measured on 2026-11-28 in the operator with 10,000
-streams and their 10,000 requests cached: 2.2 s, and 4.3 s when every object fails, evaluated under both). An object deleted between two chunks is skipped; one changed is evaluated as it is now.
+streams and their 10,000 requests cached: 2.2 s, and 4.3 s when every object fails, evaluated under both).
+An object deleted between two chunks is skipped; one changed is evaluated as it is now.
 """
 
 from __future__ import annotations
