@@ -184,13 +184,20 @@ class Reactor:
         """Raise `RuleSetError` when `ruleset` makes error decisions for cached objects that the active rules
         evaluate without one (engine.runtime.trial), as the active rules would be evaluated now: hot reload
         then keeps the active rules, as it does when new rules do not compile."""
-        kinds = {informer.options.resource.gvk for informer in self.informers.informers()}
+        # A kind is tried only from a cache that has listed and holds what the new rules would keep of it: one
+        # whose paths the new rules no longer drop would read as missing here (and be cached whole after a swap).
+        held = frozenset(
+            informer.options.resource.gvk
+            for informer in self.informers.informers()
+            if self._kind_synced(informer.options.resource.gvk)
+            and informer.options.projection == cache_drops(ruleset, informer.options.resource.gvk)
+        )
         problems = await new_errors(
             ruleset,
             active=self.ruleset,
             active_bindings=self._bindings_for,
             cache=self.informers,
-            held=frozenset(gvk for gvk in kinds if self._kind_synced(gvk)),
+            held=held,
             clock=self.clock,
             memo=self.facts,
         )
@@ -277,20 +284,7 @@ class Reactor:
         self._document_kinds_cache.clear()
 
     def _drops(self, ref: KindRef) -> tuple[str, ...] | None:
-        """Paths every reader of this kind agreed to drop from its cache (none when any reader needs them)."""
-        drops: set[str] | None = None
-        for document in self.ruleset.documents:
-            target = document.target
-            if (target.static and target.static.gvk == ref.gvk) or (
-                target.dynamic and target.dynamic.source.gvk == ref.gvk
-            ):
-                return None
-            for related in document.related.values():
-                if related.lookup.kind.gvk != ref.gvk:
-                    continue
-                paths = {path.source for path in related.drop}
-                drops = paths if drops is None else drops & paths
-        return tuple(sorted(drops)) if drops else None
+        return cache_drops(self.ruleset, ref.gvk)
 
     def _evaluated_kinds(self) -> set[GVK]:
         kinds: set[GVK] = set()
@@ -558,3 +552,19 @@ def _decision_log(key: ObjectKey, decision: Decision) -> list[str]:
     if not decision.actions:
         return [f"{key}: rule {decision.provenance} decided: nothing to do"]
     return [f"{key}: rule {decision.provenance} decided {len(decision.actions)} action(s)"]
+
+
+def cache_drops(ruleset: RuleSet, gvk: GVK) -> tuple[str, ...] | None:
+    """Paths every reader of a kind in `ruleset` agreed to drop from its cache (none when any reader needs them, or
+    when the rules evaluate the kind itself)."""
+    drops: set[str] | None = None
+    for document in ruleset.documents:
+        target = document.target
+        if (target.static and target.static.gvk == gvk) or (target.dynamic and target.dynamic.source.gvk == gvk):
+            return None
+        for related in document.related.values():
+            if related.lookup.kind.gvk != gvk:
+                continue
+            paths = {path.source for path in related.drop}
+            drops = paths if drops is None else drops & paths
+    return tuple(sorted(drops)) if drops else None

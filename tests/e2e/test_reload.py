@@ -183,6 +183,41 @@ def test_edit_that_fails_at_run_time_is_rejected_and_old_rules_keep_working(
     assert operator.alive(), "the operator restarted"
 
 
+JOB_DROP = '      cache: {drop: ["$.spec.template"]}  # the rules read Jobs\' metadata and status only\n'
+BACKFILL_JOB_DROP = '      cache: {drop: ["$.spec.template"]}\n'
+JOB_FAILED = "jobFailed: \"condition(job, 'Failed').status == 'True'\""
+READS_TEMPLATE = "jobFailed: \"(!job || length(job.spec.template.spec.containers) > `0`) && condition(job, 'Failed').status == 'True'\""
+"""Needs a Job's template, which the active rules drop from the cache: fails on every cached Job until a swap
+watches Jobs whole (and not when there is no Job)."""
+
+
+def test_edit_that_reads_what_the_cache_drops_is_not_refused(
+    sim: KubeSim, operators: StartOperator, custom: Any, tmp_path: Path
+) -> None:
+    """New rules that read a field the active rules drop from the cache (and stop dropping it) cannot be tried on
+    the trimmed objects: evaluations reading that kind are not held against them, the rules swap in, the Jobs are
+    watched whole, and the stream keeps running without an error."""
+    rules = copy_rules(tmp_path / "rules")
+    operator = operators(sim, rules=rules)
+    operator.wait_ready()
+    install_plugin(sim)
+    create_stream(custom, stream("orders"))
+    wait_for("orders to be Running", lambda: phase(sim, "orders") == "Running", timeout=60)
+    before = digest(operator)
+
+    text = (rules / "stream.yaml").read_text()
+    text = with_replaced(with_replaced(text, JOB_DROP, ""), BACKFILL_JOB_DROP, "")
+    (rules / "stream.yaml").write_text(with_replaced(text, JOB_FAILED, READS_TEMPLATE))
+    wait_for("a successful reload", lambda: reloads(operator, "ok") == 1)
+    assert digest(operator) != before
+    assert reloads(operator, "error") == 0
+    (tried,) = [r for r in operator.records() if r["msg"] == "new rules tried on the cached objects"]
+    assert tried["unchecked"] >= 1
+    set_suspended(custom, "orders", True)
+    wait_for("orders to be Suspended", lambda: phase(sim, "orders") == "Suspended")
+    assert events(sim, NAMESPACE, reason="ReconcileError") == []
+
+
 def test_configmap_symlink_swap_is_reloaded(
     sim: KubeSim, operators: StartOperator, custom: Any, kubectl: Kubectl | None, tmp_path: Path
 ) -> None:
