@@ -82,6 +82,9 @@ class RuleReloader:
         self._recheck = recheck_ms
         self._stop = asyncio.Event()
         self._rejected_digest = ""
+        self._refused: tuple[str, str] | None = None
+        """(new digest, active digest) of the last rule set the check refused: the same pair is not tried again (a
+        trial takes seconds with many objects, and would record the same event again), a new edit is."""
 
     def stop(self) -> None:
         self._stop.set()
@@ -131,7 +134,13 @@ class RuleReloader:
         try:
             ruleset = await asyncio.to_thread(load_rules, self.directory)
             if ruleset.digest != self.current.digest:
-                await self._check(ruleset)
+                if (ruleset.digest, self.current.digest) == self._refused:
+                    return False  # tried and refused already: another file's change does not try it again
+                try:
+                    await self._check(ruleset)
+                except RuleSetError:
+                    self._refused = (ruleset.digest, self.current.digest)
+                    raise
         except RuleSetError as error:
             if self._rejected_digest != str(error):
                 self._rejected_digest = str(error)
@@ -142,6 +151,8 @@ class RuleReloader:
         if ruleset.digest == self.current.digest:
             if fixed:  # said, or the last line about the rules would still be their rejection
                 log.info("the rules are the active rule set again: nothing to reload", extra={"digest": ruleset.digest})
+            return False
+        if self._stop.is_set():  # stopped while the check ran: the operator is shutting down, swap nothing
             return False
         previous = self.current.digest
         self.current = ruleset

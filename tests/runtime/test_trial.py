@@ -157,7 +157,7 @@ async def test_the_trial_gives_the_event_loop_back_and_says_what_it_did(caplog: 
     (record,) = [r for r in caplog.records if r.name == "engine.trial"]
     assert record.getMessage() == "new rules tried on the cached objects"
     assert (record.objects, record.new_errors) == (3 * CHUNK + 1, 3 * CHUNK + 1)  # type: ignore[attr-defined]
-    assert record.seconds >= 0  # type: ignore[attr-defined]
+    assert record.unchecked == 0  # type: ignore[attr-defined]
 
 
 class Recorder:
@@ -182,7 +182,10 @@ async def test_a_rule_set_failing_the_check_is_rejected_like_one_that_does_not_c
     active = rules(ACTIVE)
     cache = Cached(*(widget(f"w{i:02}", size=2, weight="a") for i in range(LOGGED_PROBLEMS + 5)))
 
+    checked: list[str] = []
+
     async def check(candidate: RuleSet) -> None:
+        checked.append(candidate.digest)
         problems = await new_errors(
             candidate,
             active=active,
@@ -213,6 +216,10 @@ async def test_a_rule_set_failing_the_check_is_rejected_like_one_that_does_not_c
     )
     assert (logged[0].file, logged[0].line) == (where, 11)  # type: ignore[attr-defined]
     assert logged[-1].getMessage() == "rules rejected: and 5 more problems"
+
+    (tmp_path / "README").write_text("another file's change")  # the same rules: not tried nor reported again
+    assert await reloader.reload() is False
+    assert (len(checked), len(recorder.rejected)) == (1, 1)
 
     (tmp_path / "widgets.yaml").write_text(text(ACTIVE.replace("message: big", "message: large")))
     assert await reloader.reload() is True
