@@ -18,8 +18,11 @@ SIGPIPE_EXIT = 128 + 13
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `arcane` command line; returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] in (["run"], ["sandbox"], ["cluster"]):  # servers: a broken pipe there is a socket's, not stdout's
+        return _dispatch(args)
     try:
-        code = _dispatch(list(sys.argv[1:] if argv is None else argv))
+        code = _dispatch(args)
         sys.stdout.flush()  # a closed pipe shows here, not at exit, where Python would print a traceback
         return code
     except BrokenPipeError:

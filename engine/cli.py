@@ -198,8 +198,11 @@ def _checked_object(where: str, obj: Any) -> dict[str, Any]:
         raise InputError(f"{where}: expected an object, found {type(obj).__name__}")
     meta = obj.get("metadata")
     missing = [key for key in ("apiVersion", "kind") if not isinstance(obj.get(key), str) or not obj.get(key)]
-    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta.get("name"):
-        missing.append("metadata.name")
+    named = isinstance(meta, dict) and any(
+        isinstance(meta.get(k), str) and meta.get(k) for k in ("name", "generateName")
+    )
+    if not named:
+        missing.append("metadata.name (or generateName)")
     if missing:
         raise InputError(f"{where}: an object needs {', '.join(missing)}")
     return obj

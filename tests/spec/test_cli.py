@@ -252,6 +252,18 @@ def test_explain_reads_lists(rules: Path, tmp_path: Path, capsys: pytest.Capture
     assert '  - patch Widget/default/w1/status: {"status": {"requests": 2}}' in out.splitlines()
 
 
+def test_explain_takes_objects_named_by_generate_name(
+    rules: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A state object with only `generateName` (as requests are often written) is taken, and named as the API
+    server would name it."""
+    (tmp_path / "widget.yaml").write_text(WIDGET)
+    (tmp_path / "state.yaml").write_text(REQUEST.replace("name: r1", "generateName: r-"))
+    code, out, _ = explain(capsys, rules, tmp_path / "widget.yaml", "--state", str(tmp_path / "state.yaml"))
+    assert code == EXIT_OK
+    assert '  - patch Widget/default/w1/status: {"status": {"requests": 1}}' in out.splitlines()
+
+
 def test_explain_fills_the_kind_of_a_typed_lists_items(
     rules: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -280,8 +292,14 @@ def test_explain_object_list_of_several(rules: Path, tmp_path: Path, capsys: pyt
     [
         ("a: [\n", "{file}:2:1: invalid YAML: expected the node content, but found '<stream end>'"),
         ("- 1\n", "{file}: document 1: expected an object, found list"),
-        ("kind: Widget\nmetadata: {}\n", "{file}: document 1: an object needs apiVersion, metadata.name"),
-        (as_list("{kind: Widget}"), "{file}: document 1, items[0]: an object needs apiVersion, metadata.name"),
+        (
+            "kind: Widget\nmetadata: {}\n",
+            "{file}: document 1: an object needs apiVersion, metadata.name (or generateName)",
+        ),
+        (
+            as_list("{kind: Widget}"),
+            "{file}: document 1, items[0]: an object needs apiVersion, metadata.name (or generateName)",
+        ),
     ],
 )
 def test_explain_unusable_state(
