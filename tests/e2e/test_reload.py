@@ -72,6 +72,17 @@ def digest(operator: OperatorProcess) -> str:
     return labels["digest"]
 
 
+def running_stream(sim: KubeSim, operators: StartOperator, custom: Any, tmp_path: Path) -> tuple[Path, OperatorProcess]:
+    """An operator on a copy of the rules (to edit), and the demo plugin's stream `orders` Running under it."""
+    rules = copy_rules(tmp_path / "rules")
+    operator = operators(sim, rules=rules)
+    operator.wait_ready()
+    install_plugin(sim)
+    create_stream(custom, stream("orders"))
+    wait_for("orders to be Running", lambda: phase(sim, "orders") == "Running", timeout=60)
+    return rules, operator
+
+
 def test_rule_edit_changes_behaviour_without_restart(
     sim: KubeSim, operators: StartOperator, custom: Any, kubectl: Kubectl | None, tmp_path: Path
 ) -> None:
@@ -148,12 +159,7 @@ def test_edit_that_fails_at_run_time_is_rejected_and_old_rules_keep_working(
     sim: KubeSim, operators: StartOperator, custom: Any, kubectl: Kubectl | None, tmp_path: Path
 ) -> None:
     """A rule edit that compiles but fails on the streams the operator holds is tried on them before the swap and refused like one that does not compile: the previous rules stay active, no stream gets an error condition, and the streams still react."""
-    rules = copy_rules(tmp_path / "rules")
-    operator = operators(sim, rules=rules)
-    operator.wait_ready()
-    install_plugin(sim)
-    create_stream(custom, stream("orders"))
-    wait_for("orders to be Running", lambda: phase(sim, "orders") == "Running", timeout=60)
+    rules, operator = running_stream(sim, operators, custom, tmp_path)
     before = digest(operator)
 
     failing = with_replaced((rules / "stream.yaml").read_text(), NAME_TOO_LONG, FAILING_NAME_TOO_LONG)
@@ -197,12 +203,7 @@ def test_edit_that_reads_what_the_cache_drops_is_not_refused(
     """New rules that read a field the active rules drop from the cache (and stop dropping it) cannot be tried on
     the trimmed objects: evaluations reading that kind are not held against them, the rules swap in, the Jobs are
     watched whole, and the stream keeps running without an error."""
-    rules = copy_rules(tmp_path / "rules")
-    operator = operators(sim, rules=rules)
-    operator.wait_ready()
-    install_plugin(sim)
-    create_stream(custom, stream("orders"))
-    wait_for("orders to be Running", lambda: phase(sim, "orders") == "Running", timeout=60)
+    rules, operator = running_stream(sim, operators, custom, tmp_path)
     before = digest(operator)
 
     text = (rules / "stream.yaml").read_text()
