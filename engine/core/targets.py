@@ -74,6 +74,18 @@ def bindings_for(ruleset: RuleSet, gvk: GVK, store: ObjectStore) -> list[Binding
     return out
 
 
+def evaluated_kinds(ruleset: RuleSet, store: ObjectStore) -> set[GVK]:
+    """The kinds the rule set evaluates: its static kinds, and those the stored sources of dynamic kinds name."""
+    kinds: set[GVK] = set()
+    for document in ruleset.documents:
+        target = document.target
+        if target.static is not None:
+            kinds.add(target.static.gvk)
+        elif target.dynamic is not None:
+            kinds.update(dynamic_bindings(document, store.list(target.dynamic.source.gvk)))
+    return kinds
+
+
 def watched_kinds(ruleset: RuleSet, store: ObjectStore) -> dict[GVK, KindRef]:
     """Every kind the rule set reads: evaluated kinds (static and dynamic), sources, and related kinds."""
     kinds: dict[GVK, KindRef] = {}

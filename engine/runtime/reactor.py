@@ -26,7 +26,7 @@ from functools import partial
 from engine.core.evaluate import Snapshot, evaluate, report_error
 from engine.core.execute import Executor, Outcome, Result
 from engine.core.memo import FactMemo
-from engine.core.targets import Binding, dynamic_bindings, watched_kinds
+from engine.core.targets import Binding, dynamic_bindings, evaluated_kinds, watched_kinds
 from engine.errors import ApiError, ExpressionError, Problem, RuleSetError
 from engine.expr import is_false
 from engine.kube.cache import EventKind
@@ -42,7 +42,7 @@ from engine.runtime.memo import RecordingCluster, StatusMemo
 from engine.runtime.metrics import Metrics
 from engine.runtime.queue import Priority, WorkQueue
 from engine.runtime.trial import new_errors
-from engine.spec.ruleset import Document, KindRef, ListLookup, Related, RuleSet
+from engine.spec.ruleset import Document, ListLookup, Related, RuleSet
 
 log = logging.getLogger("engine.reactor")
 
@@ -256,7 +256,7 @@ class Reactor:
                 options = InformerOptions(
                     resource,
                     namespace=namespace,
-                    projection=self._drops(ref),
+                    projection=cache_drops(self.ruleset, ref.gvk),
                     inactivity_timeout=self.options.inactivity_timeout,
                     min_watch_timeout=self.options.min_watch_timeout,
                     freeze_gc=self.options.freeze_gc,
@@ -283,18 +283,8 @@ class Reactor:
         self._bindings.clear()
         self._document_kinds_cache.clear()
 
-    def _drops(self, ref: KindRef) -> tuple[str, ...] | None:
-        return cache_drops(self.ruleset, ref.gvk)
-
     def _evaluated_kinds(self) -> set[GVK]:
-        kinds: set[GVK] = set()
-        for document in self.ruleset.documents:
-            if document.target.static is not None:
-                kinds.add(document.target.static.gvk)
-            elif document.target.dynamic is not None:
-                sources = self.informers.list(document.target.dynamic.source.gvk)
-                kinds.update(dynamic_bindings(document, sources))
-        return kinds
+        return evaluated_kinds(self.ruleset, self.informers)
 
     def _bindings_for(self, gvk: GVK) -> list[Binding]:
         cached = self._bindings.get(gvk)

@@ -36,7 +36,7 @@ from typing import Protocol
 from engine.core.evaluate import Clock, Snapshot, evaluate
 from engine.core.memo import FactMemo
 from engine.core.store import ObjectStore
-from engine.core.targets import Binding, bindings_for, dynamic_bindings
+from engine.core.targets import Binding, bindings_for, evaluated_kinds
 from engine.errors import Location, Problem
 from engine.model import GVK, ObjectKey, Provenance
 from engine.spec.ruleset import RuleSet
@@ -88,7 +88,7 @@ async def new_errors(
     started = time.perf_counter()
     problems: list[NewError] = []
     evaluated = skipped = 0
-    for gvk in sorted(_evaluated_kinds(candidate, cache), key=str):
+    for gvk in sorted(evaluated_kinds(candidate, cache), key=str):
         bindings = tuple(bindings_for(candidate, gvk, cache))
         for namespace, name in cache.names(gvk):
             if evaluated and evaluated % CHUNK == 0:
@@ -124,15 +124,3 @@ async def new_errors(
 def _problem(subject: str, provenance: Provenance, message: str) -> NewError:
     location = Location(provenance.file, provenance.line)
     return NewError(location, message, "runtime-error", subject=subject, rule=provenance.rule)
-
-
-def _evaluated_kinds(ruleset: RuleSet, cache: ObjectStore) -> set[GVK]:
-    """The kinds the rule set evaluates: its static kinds, and those the cached sources of dynamic kinds name."""
-    kinds: set[GVK] = set()
-    for document in ruleset.documents:
-        target = document.target
-        if target.static is not None:
-            kinds.add(target.static.gvk)
-        elif target.dynamic is not None:
-            kinds.update(dynamic_bindings(document, cache.list(target.dynamic.source.gvk)))
-    return kinds
