@@ -81,7 +81,8 @@ class RuleReloader:
         self._debounce = debounce_ms
         self._recheck = recheck_ms
         self._stop = asyncio.Event()
-        self._rejected_digest = ""
+        self._rejected: int | None = None
+        """The hash of the problems last logged (the same ones are not logged again); None once rules load."""
         self._refused: tuple[str, str] | None = None
         """(new digest, active digest) of the last rule set the check refused: the same pair is not tried again (a
         trial takes seconds with many objects, and would record the same event again), a new edit is."""
@@ -142,12 +143,13 @@ class RuleReloader:
                     self._refused = (ruleset.digest, self.current.digest)
                     raise
         except RuleSetError as error:
-            if self._rejected_digest != str(error):
-                self._rejected_digest = str(error)
+            rejected = hash(tuple(error.problems))  # not their text: a trial can refuse for thousands of objects
+            if self._rejected != rejected:
+                self._rejected = rejected
                 _log_rejection(error)
             await self._reject(error)
             return False
-        fixed, self._rejected_digest = bool(self._rejected_digest), ""
+        fixed, self._rejected = self._rejected is not None, None
         if ruleset.digest == self.current.digest:
             if fixed:  # said, or the last line about the rules would still be their rejection
                 log.info("the rules are the active rule set again: nothing to reload", extra={"digest": ruleset.digest})
