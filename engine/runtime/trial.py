@@ -44,7 +44,8 @@ from engine.spec.ruleset import RuleSet
 log = logging.getLogger("engine.trial")
 
 CHUNK = 32
-"""Objects evaluated (under both rule sets) between two yields to the event loop: about 10-20 ms."""
+"""Objects evaluated between two yields to the event loop: about 3.5 ms of evaluations, 7 ms when every object
+fails and is evaluated under both rule sets (from the 2.2 s and 4.3 s measured for 20,001 objects)."""
 
 
 class Cache(ObjectStore, Protocol):
