@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import textwrap
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +17,9 @@ from engine.runtime.reload import LOGGED_PROBLEMS, RuleReloader
 from engine.runtime.trial import CHUNK, new_errors
 from engine.spec import RuleSet, compile_texts
 from engine.testing.memory import MemoryCluster
+from tests.core import harness
+from tests.core.harness import HEADER, JOB, NOW, WIDGET, rules
 
-WIDGET = GVK("example.com", "v1", "Widget")
-JOB = GVK("batch", "v1", "Job")
-NOW = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
-HEADER = """\
-apiVersion: rules.arcane.dev/v1alpha1
-kind: Rules
-metadata:
-  name: widgets
-spec:
-  for:
-    kind: {apiVersion: example.com/v1, kind: Widget}
-"""
 ACTIVE = """\
 groups:
   - name: main
@@ -51,15 +40,11 @@ def text(body: str) -> str:
     return HEADER + textwrap.indent(textwrap.dedent(body), "  ")
 
 
-def rules(body: str) -> RuleSet:
-    return compile_texts({"widgets.yaml": text(body)})
-
-
 class Cached(MemoryCluster):
     """The in-memory cluster read as the operator's caches (names without the objects)."""
 
     def __init__(self, *objects: dict[str, Any]) -> None:
-        super().__init__(lambda: "2030-01-02T03:04:05Z")
+        super().__init__(lambda: harness.NOW_TEXT)
         for obj in objects:
             self.put(obj)
 
@@ -68,12 +53,7 @@ class Cached(MemoryCluster):
 
 
 def widget(name: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "example.com/v1",
-        "kind": "Widget",
-        "metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}"},
-        "spec": spec,
-    }
+    return harness.widget(name, spec)
 
 
 async def trial(
