@@ -27,6 +27,7 @@ from engine.model import GVK, Decision
 from engine.spec import compile_ruleset, lint
 from engine.spec.graph import dot, mermaid
 from engine.spec.jsonschema import rule_file_schema
+from engine.spec.loader import rule_files
 from engine.spec.ruleset import Document, RuleSet
 from engine.testing.fixture import list_items
 
@@ -154,10 +155,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _yaml_files(flag: str, raw: str) -> list[Path]:
-    """The file, or the `*.yaml`/`*.yml` files directly in the directory, that a flag names."""
+    """The file, or the `*.yaml`/`*.yml` files directly in the directory (as rule directories are read), that a flag
+    names."""
     path = Path(raw)
     if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        return rule_files(path)
     if not path.exists():
         raise InputError(f"{flag} {raw}: no such file or directory")
     return [path]
