@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -104,6 +104,10 @@ class Reactor:
         """Kinds whose every informer has listed (an informer never unlists); a kind leaves when one starts."""
         self._all_synced = False
         """Every informer has listed (see `_unsynced`); false again when one starts."""
+        self._changing = 0
+        """Swaps and watch re-plans under way (`_changing_caches`): while any is, no key is evaluated."""
+        self._settled = asyncio.Event()
+        self._settled.set()
         self._unresolved: dict[GVK, str] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._sync_task: asyncio.Task[None] | None = None
@@ -171,11 +175,13 @@ class Reactor:
         return reasons
 
     async def swap(self, ruleset: RuleSet) -> None:
-        """Activate a new rule set: re-plan the watches, then re-evaluate every object at low priority."""
-        self.ruleset = ruleset
-        self._routes.clear()
-        self._forget_bindings()
-        await self._sync_watches()
+        """Activate a new rule set: re-plan the watches, then re-evaluate every object at low priority. No key is
+        evaluated until the watches are re-planned: until then the caches are trimmed for the old rules."""
+        with self._changing_caches():
+            self.ruleset = ruleset
+            self._routes.clear()
+            self._forget_bindings()
+            await self._sync_watches()
         for gvk in self._evaluated_kinds():
             for namespace, name in self.informers.names(gvk):
                 self.queue.add(ObjectKey(gvk, namespace, name), Priority.LOW)
@@ -234,10 +240,11 @@ class Reactor:
 
     async def _plan_watches(self) -> None:
         self._forget_bindings()
-        for informer in self.informers.informers():
-            if informer.state is InformerState.GONE:  # its kind stopped being served: ask discovery again
-                self.mapper.invalidate(informer.options.resource.gvk.api_version)
-                await self.informers.stop(informer.options.key)
+        with self._changing_caches():
+            for informer in self.informers.informers():
+                if informer.state is InformerState.GONE:  # its kind stopped being served: ask discovery again
+                    self.mapper.invalidate(informer.options.resource.gvk.api_version)
+                    await self.informers.stop(informer.options.key)
         wanted = watched_kinds(self.ruleset, self.informers)
         keys: dict[InformerKey, InformerOptions] = {}
         for gvk, ref in wanted.items():
@@ -262,21 +269,35 @@ class Reactor:
                     freeze_gc=self.options.freeze_gc,
                 )
                 keys[options.key] = options
-        for informer in self.informers.informers():
-            key = informer.options.key
-            if key not in keys or keys[key].projection != informer.options.projection:
-                log.info("stopping the watch of %s", key)
-                await self.informers.stop(key)
-        for key, options in keys.items():
-            if key not in self.informers:
-                log.info("watching %s", key)
-                gvk = options.resource.gvk
-                wants_old = partial(self._wants_old, gvk, gvk == CRD)
-                self.informers.start(options, self._handler(gvk), wants_old=wants_old)
-                self._all_synced = False  # a new informer has not listed yet
-                self._synced_kinds.discard(gvk)
+        with self._changing_caches():  # a stopped watch's objects are gone until its successor has listed
+            for informer in self.informers.informers():
+                key = informer.options.key
+                if key not in keys or keys[key].projection != informer.options.projection:
+                    log.info("stopping the watch of %s", key)
+                    await self.informers.stop(key)
+            for key, options in keys.items():
+                if key not in self.informers:
+                    log.info("watching %s", key)
+                    gvk = options.resource.gvk
+                    wants_old = partial(self._wants_old, gvk, gvk == CRD)
+                    self.informers.start(options, self._handler(gvk), wants_old=wants_old)
+                    self._all_synced = False  # a new informer has not listed yet
+                    self._synced_kinds.discard(gvk)
         # Informers stopped above dropped their objects without events.
         self._forget_bindings()
+
+    @contextlib.contextmanager
+    def _changing_caches(self) -> Iterator[None]:
+        """While the block runs, the rules or the caches are between two states: a worker evaluates no key (one
+        would read a cache trimmed for other rules, or miss the objects of a watch being replaced)."""
+        self._changing += 1
+        self._settled.clear()
+        try:
+            yield
+        finally:
+            self._changing -= 1
+            if not self._changing:
+                self._settled.set()
 
     def _forget_bindings(self) -> None:
         """Bindings depend on the rule set and on the cached dynamic sources: re-derive them on next use."""
@@ -425,8 +446,12 @@ class Reactor:
         return pending
 
     async def _caches_synced(self) -> None:
-        """Wait until every watch has completed its first list (controller-runtime's WaitForCacheSync)."""
-        while pending := self._unsynced():
+        """Wait until every watch has completed its first list (controller-runtime's WaitForCacheSync), with no swap
+        or re-plan under way."""
+        while not self._settled.is_set() or (pending := self._unsynced()):
+            if not self._settled.is_set():
+                await self._settled.wait()
+                continue
             informer = self.informers.informer(pending[0])
             if informer is not None:
                 with contextlib.suppress(TimeoutError):  # re-check: the informer may have been stopped
@@ -434,8 +459,9 @@ class Reactor:
 
     async def process(self, key: ObjectKey) -> None:
         """Evaluate one key and act on its decisions."""
-        if self._unsynced():
-            # A watch still listing means "not in the cache" may be wrong: acting now could create what exists.
+        if self._changing or self._unsynced():
+            # A watch still listing (or being replaced) means "not in the cache" may be wrong: acting now could
+            # create what exists. During a swap, the caches are also trimmed for the rules being replaced.
             self.queue.add_after(key, self.options.unsynced_delay, Priority.LOW)
             return
         obj = self.informers.get(key.gvk, key.namespace, key.name)
