@@ -220,3 +220,35 @@ def test_backfill_request_reaches_its_running_stream_through_the_trigger(
     finally:
         recorder.stop()
     assert phases_taken(recorder, "orders") == ["Running", "Pending", "Backfilling", "Pending", "Running"]
+
+
+@pytest.mark.slow
+def test_stream_deleted_in_the_foreground_goes_with_its_job_and_nothing_is_created_again(
+    sim: KubeSim, operators: StartOperator, custom: Any, kubectl: Kubectl | None
+) -> None:
+    """`kubectl delete --cascade=foreground` of a Running stream: the garbage collector deletes its Job while the
+    stream waits with a deletionTimestamp, the stream then goes, and the operator creates no Job meanwhile (a rule
+    starting what is missing would create the Job again as soon as the collector deleted it)."""
+    install_plugin(sim)
+    operators(sim)
+    create_stream(custom, stream("orders"))
+    wait_for("orders to be Running", lambda: phase(sim, "orders") == "Running")
+    (running,) = sim.list("batch/v1", "Job", NAMESPACE)
+
+    jobs = WatchRecorder(custom, "batch", "v1", "jobs").start()
+    try:
+        if kubectl is not None:
+            kubectl.run("delete", "demostream", "orders", "-n", NAMESPACE, "--cascade=foreground", "--wait=false")
+        else:
+            custom.delete_namespaced_custom_object(
+                DEMO_GROUP, "v1", NAMESPACE, "demostreams", "orders", body={"propagationPolicy": "Foreground"}
+            )
+        wait_for("orders to be gone", lambda: sim.get(f"{DEMO_GROUP}/v1", "DemoStream", NAMESPACE, "orders") is None)
+        wait_for("its Jobs to be gone", lambda: sim.list("batch/v1", "Job", NAMESPACE) == [])
+    finally:
+        jobs.stop()
+    deleted = [obj["metadata"]["uid"] for kind, obj in jobs.events() if kind == "DELETED"]
+    added = [obj["metadata"]["uid"] for kind, obj in jobs.events() if kind == "ADDED"]
+    assert deleted == [running["metadata"]["uid"]]
+    assert [uid for uid in added if uid != running["metadata"]["uid"]] == [], "a Job was created again"
+    assert served(sim, "create", 201, resource="jobs") == 2, "the backfill Job and the streaming Job only"
