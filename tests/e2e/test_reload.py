@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 
+from engine.spec import compile_ruleset
 from kubesim import KubeSim
 from kubesim.testing import Kubectl
 
 from .conftest import StartOperator
 from .harness import (
     NAMESPACE,
+    RULES,
     OperatorProcess,
     condition_message,
     copy_rules,
@@ -128,7 +130,10 @@ def test_invalid_edit_is_rejected_and_old_rules_keep_working(
 
     (logged,) = [r for r in operator.records() if r["level"] == "error" and "rules rejected" in r["msg"]]
     assert where in logged["msg"]
-    assert "spec.groups[0].rules[25].when: invalid JMESPath" in logged["msg"]
+    groups = [group for document in compile_ruleset([RULES]).documents for group in document.groups]
+    (lifecycle,) = [group for group in groups if any(rule.name == "resume" for rule in group.rules)]
+    index = [rule.name for rule in lifecycle.rules].index("resume")  # the rule edited: its place in the file
+    assert f"spec.groups[0].rules[{index}].when: invalid JMESPath" in logged["msg"]
     assert (logged["file"], logged["line"]) == (str(rules / "stream.yaml"), line)
     rejected = wait_for("the RulesRejected event", lambda: events(sim, "default", reason="RulesRejected"))
     assert len(rejected) == 1
