@@ -20,10 +20,10 @@ import yaml
 
 from engine.core.evaluate import Snapshot, evaluate
 from engine.core.store import ObjectStore
-from engine.core.targets import bindings_for, dynamic_bindings
+from engine.core.targets import bindings_for, bindings_of, dynamic_bindings
 from engine.core.trace import render as render_trace
 from engine.errors import Problem, RuleSetError
-from engine.model import GVK, Decision
+from engine.model import GVK, Decision, Obj
 from engine.spec import compile_ruleset, lint
 from engine.spec.graph import dot, mermaid
 from engine.spec.jsonschema import rule_file_schema
@@ -279,8 +279,13 @@ def _explain(args: argparse.Namespace) -> int:
     target = cluster.put(objects[0][1])
     kind = GVK.of_object(target)
     heading = f"{kind.kind} {target['metadata'].get('namespace', '')}/{target['metadata'].get('name')}"
-    if not bindings_for(ruleset, kind, cluster):
-        return _not_evaluated(args.format, heading, kind, _why_not(ruleset, kind, cluster))
+    if not bindings_of(ruleset, target, cluster):
+        what = (
+            f"{heading} (out of the scope of every document of its kind)"
+            if bindings_for(ruleset, kind, cluster)
+            else str(kind)
+        )
+        return _not_evaluated(args.format, heading, what, _why_not(ruleset, target, cluster))
     evaluation = evaluate(ruleset, Snapshot(target, cluster), lambda: clock)
     if args.format == "json":
         print(json.dumps({"decisions": [_decision_json(d) for d in evaluation.decisions]}, indent=2, default=str))
@@ -299,10 +304,11 @@ def _explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _not_evaluated(output: str, heading: str, kind: GVK, reasons: list[str]) -> int:
-    """Say that no rule document evaluates the object, and what each one evaluates instead (exit 1: the object
-    is readable, but nothing here can explain it, as `rules test` fails a step that evaluates such an object)."""
-    message = f"no rule document evaluates {kind}"
+def _not_evaluated(output: str, heading: str, what: str, reasons: list[str]) -> int:
+    """Say that no rule document evaluates the object (`what`: its kind, or the object when documents of its kind
+    leave it out), and what each one evaluates instead (exit 1: the object is readable, but nothing here can explain
+    it, as `rules test` fails a step that evaluates such an object)."""
+    message = f"no rule document evaluates {what}"
     if output == "json":
         print(json.dumps({"decisions": [], "error": message, "documents": reasons}, indent=2))
     else:
@@ -313,9 +319,23 @@ def _not_evaluated(output: str, heading: str, kind: GVK, reasons: list[str]) -> 
     return EXIT_PROBLEMS
 
 
-def _why_not(ruleset: RuleSet, kind: GVK, store: ObjectStore) -> list[str]:
+def _why_not(ruleset: RuleSet, obj: Obj, store: ObjectStore) -> list[str]:
     """What each document evaluates, for an object none of them evaluates."""
-    return [_what_it_evaluates(document, kind, store) for document in ruleset.documents]
+    kind = GVK.of_object(obj)
+    of_its_kind = {id(binding.document) for binding in bindings_for(ruleset, kind, store)}
+    return [
+        _scope(document) if id(document) in of_its_kind else _what_it_evaluates(document, kind, store)
+        for document in ruleset.documents
+    ]
+
+
+def _scope(document: Document) -> str:
+    """What a document of the object's kind evaluates of it, for an object out of its scope."""
+    target = document.target
+    scope = [f"in namespaces {', '.join(target.namespaces)}"] if target.namespaces else []
+    if target.selector is not None:
+        scope.append(f"labelled {target.selector.text!r}")
+    return f"`{document.name}` ({document.file}) evaluates only the objects of this kind {' and '.join(scope)}"
 
 
 def _what_it_evaluates(document: Document, kind: GVK, store: ObjectStore) -> str:

@@ -24,7 +24,7 @@ from engine.core.memo import FactMemo
 from engine.core.names import Names, Read, derived
 from engine.core.plan import Plan, Planner, merge_patch, object_key
 from engine.core.store import ObjectStore
-from engine.core.targets import Binding, bindings_for
+from engine.core.targets import Binding, bindings_for, in_scope
 from engine.core.trace import Failed, GroupRecord, Trace
 from engine.errors import ExpressionError
 from engine.expr import is_false, rfc3339, use_clock
@@ -96,7 +96,8 @@ def evaluate(ruleset: RuleSet, snapshot: Snapshot, clock: Clock) -> Evaluation:
     with use_clock(clock):
         now = rfc3339(clock())
         for binding in bindings:
-            _Session(ruleset.digest, binding, snapshot, evaluation, now).run()
+            if in_scope(binding.document, snapshot.object):
+                _Session(ruleset.digest, binding, snapshot, evaluation, now).run()
     return evaluation
 
 

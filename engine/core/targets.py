@@ -60,7 +60,8 @@ def dynamic_bindings(document: Document, sources: Iterable[Obj]) -> dict[GVK, Bi
 
 
 def bindings_for(ruleset: RuleSet, gvk: GVK, store: ObjectStore) -> list[Binding]:
-    """Every document (with its binding) that evaluates objects of `gvk`, in rule-set order."""
+    """Every document (with its binding) that evaluates objects of `gvk`, in rule-set order; each object of the
+    kind is evaluated by those whose scope it is in (`in_scope`)."""
     out: list[Binding] = []
     for document in ruleset.documents:
         target = document.target
@@ -72,6 +73,22 @@ def bindings_for(ruleset: RuleSet, gvk: GVK, store: ObjectStore) -> list[Binding
             if binding is not None:
                 out.append(binding)
     return out
+
+
+def in_scope(document: Document, obj: Obj) -> bool:
+    """Whether `obj` is in the document's scope: its `for.namespaces` and `for.labelSelector` (kinds aside)."""
+    target = document.target
+    if not target.namespaces and target.selector is None:
+        return True
+    meta = obj.get("metadata") or {}
+    if target.namespaces and str(meta.get("namespace") or "") not in target.namespaces:
+        return False
+    return target.selector is None or target.selector.matches(meta.get("labels"))
+
+
+def bindings_of(ruleset: RuleSet, obj: Obj, store: ObjectStore) -> list[Binding]:
+    """Every document (with its binding) that evaluates `obj`: its kind's, within their scope."""
+    return [binding for binding in bindings_for(ruleset, GVK.of_object(obj), store) if in_scope(binding.document, obj)]
 
 
 def evaluated_kinds(ruleset: RuleSet, store: ObjectStore) -> set[GVK]:

@@ -43,6 +43,7 @@ from engine.spec.ruleset import (
     ValueFact,
 )
 from engine.spec.schema import DOCUMENT, FACT_FORM, validate
+from engine.spec.selectors import LabelSelector, SelectorError, parse_selector
 
 RESERVED = frozenset({"object", "item", "args", "rule", "transition", "entered", "error", "base"})
 
@@ -168,12 +169,21 @@ class _DocumentCompiler:
         for name in set(related) & set(facts):
             self.parts.problem(("spec", "facts", name), f"`{name}` is both a related object and a fact", "duplicate")
 
+    def _selector(self, text: Any) -> LabelSelector | None:
+        if not isinstance(text, str) or not text.strip():
+            return None
+        try:
+            return parse_selector(text)
+        except SelectorError as error:
+            self.parts.problem(("spec", "for", "labelSelector"), str(error), "selector", error.column)
+            return None
+
     def _target(self) -> tuple[Target | None, str]:
         spec_for = self.spec["for"]
         where = ("spec", "for")
         scope = (
             tuple(spec_for.get("namespaces") or ()),
-            str(spec_for.get("labelSelector", "")),
+            self._selector(spec_for.get("labelSelector")),
             tuple(tuple(path.split(".")) for path in spec_for.get("optionalFields") or ()),
         )
         if "kind" in spec_for:

@@ -14,6 +14,7 @@ from typing import TypeAlias
 from engine.errors import Location
 from engine.expr import Expression, FieldPath, Template
 from engine.model import GVK, Propagation
+from engine.spec.selectors import LabelSelector
 
 
 class Match(enum.StrEnum):
@@ -51,7 +52,9 @@ class Target:
     static: KindRef | None
     dynamic: DynamicKinds | None
     namespaces: tuple[str, ...] = ()
-    label_selector: str = ""
+    """Only objects in these namespaces (none: every namespace)."""
+    selector: LabelSelector | None = None
+    """Only objects whose labels match (`for.labelSelector`; None: every object)."""
     optional_fields: tuple[tuple[str, ...], ...] = ()
     """Paths of the evaluated object that only some of its kinds have (not checked against CRD schemas)."""
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from engine.core.evaluate import Evaluation, Lookup, Snapshot, evaluate, report_error
 from engine.core.execute import Executor
-from engine.core.targets import bindings_for
+from engine.core.targets import Binding, bindings_for, bindings_of, in_scope
 from engine.core.trace import GroupTrace
 from engine.model import GVK, Decision, Obj, ObjectKey
 from engine.testing.expect import check
@@ -115,10 +115,12 @@ class Runner:
 
     async def _evaluate_one(self, obj: Obj, record: StepRecord) -> None:
         gvk = GVK.of_object(obj)
-        if not bindings_for(self.ruleset, gvk, self.cluster):
+        if not bindings_of(self.ruleset, obj, self.cluster):
+            scoped = " (the documents of its kind leave it out: see their for.namespaces and for.labelSelector)"
             raise StepError(
-                f"no document of the rules evaluates {object_key(obj)} "
-                f"(evaluated kinds: {', '.join(self._evaluated_kinds()) or 'none'})"
+                f"no document of the rules evaluates {object_key(obj)}"
+                + (scoped if bindings_for(self.ruleset, gvk, self.cluster) else "")
+                + f" (evaluated kinds: {', '.join(self._evaluated_kinds()) or 'none'})"
             )
         await self._evaluate(obj, record)
 
@@ -170,13 +172,15 @@ class Runner:
     def _targets(self) -> list[ObjectKey]:
         """Every object some document evaluates, in a stable order (kind, namespace, name)."""
         keys = sorted(self.cluster.objects)
-        evaluated: dict[GVK, bool] = {}
+        evaluated: dict[GVK, list[Binding]] = {}
         out: list[ObjectKey] = []
-        for gvk, namespace, name in keys:
+        for key in keys:
+            gvk = key[0]
             if gvk not in evaluated:
-                evaluated[gvk] = bool(bindings_for(self.ruleset, gvk, self.cluster))
-            if evaluated[gvk]:
-                out.append(ObjectKey(gvk, namespace, name))
+                evaluated[gvk] = bindings_for(self.ruleset, gvk, self.cluster)
+            obj = self.cluster.objects[key]
+            if any(in_scope(binding.document, obj) for binding in evaluated[gvk]):
+                out.append(ObjectKey(*key))
         return out
 
     async def _evaluate(self, obj: Obj, record: StepRecord) -> tuple[Evaluation, list[str]]:

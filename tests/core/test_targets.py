@@ -6,12 +6,13 @@ from typing import Any
 
 import pytest
 
-from engine.core.targets import bindings_for, named_kind, watched_kinds
+from engine.core.evaluate import Snapshot, evaluate
+from engine.core.targets import bindings_for, bindings_of, named_kind, watched_kinds
 from engine.model import GVK
 from engine.spec import compile_texts
 from engine.spec.ruleset import KindRef
 
-from .harness import HEADER, cluster
+from .harness import HEADER, clock, cluster
 
 GADGETS = """\
 apiVersion: rules.arcane.dev/v1alpha1
@@ -106,3 +107,51 @@ def test_watched_kinds() -> None:
         GVK("example.com", "v1", "Widget"): KindRef(GVK("example.com", "v1", "Widget"), ""),
         GVK("batch", "v1", "Job"): KindRef(GVK("batch", "v1", "Job"), ""),
     }
+
+
+SCOPED = """\
+apiVersion: rules.arcane.dev/v1alpha1
+kind: Rules
+metadata: {name: scoped}
+spec:
+  for:
+    kind: {apiVersion: example.com/v1, kind: Widget}
+    namespaces: [team-a, team-b]
+    labelSelector: "tier in (gold, silver), !legacy"
+  groups: [{name: main, rules: [{name: scoped-rule}]}]
+---
+apiVersion: rules.arcane.dev/v1alpha1
+kind: Rules
+metadata: {name: everywhere}
+spec:
+  for:
+    kind: {apiVersion: example.com/v1, kind: Widget}
+  groups: [{name: main, rules: [{name: unscoped-rule}]}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("namespace", "labels", "fired"),
+    [
+        ("team-a", {"tier": "gold"}, ["scoped-rule", "unscoped-rule"]),
+        ("team-b", {"tier": "silver", "other": "x"}, ["scoped-rule", "unscoped-rule"]),
+        ("default", {"tier": "gold"}, ["unscoped-rule"]),
+        ("team-a", {"tier": "bronze"}, ["unscoped-rule"]),
+        ("team-a", {"tier": "gold", "legacy": ""}, ["unscoped-rule"]),
+        ("team-a", None, ["unscoped-rule"]),
+    ],
+)
+def test_a_document_evaluates_only_the_objects_in_its_namespaces_and_selector(
+    namespace: str, labels: dict[str, str] | None, fired: list[str]
+) -> None:
+    """`for.namespaces` and `for.labelSelector` scope a document to some objects of its kind; another document of the
+    same kind without them still evaluates every object."""
+    ruleset = compile_texts({"scoped.yaml": SCOPED})
+    meta: dict[str, Any] = {"name": "w1", "namespace": namespace, "uid": "uid-w1"}
+    if labels is not None:
+        meta["labels"] = labels
+    obj = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": meta, "spec": {}}
+    assert evaluate(ruleset, Snapshot(obj, cluster()), clock).fired == fired
+    assert [b.document.name for b in bindings_of(ruleset, obj, cluster())] == [
+        {"scoped-rule": "scoped", "unscoped-rule": "everywhere"}[rule] for rule in fired
+    ]

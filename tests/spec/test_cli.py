@@ -344,6 +344,73 @@ def test_explain_an_object_no_document_evaluates(
     )
 
 
+
+SCOPED_WIDGETS = """\
+apiVersion: rules.arcane.dev/v1alpha1
+kind: Rules
+metadata: {name: gold-widgets}
+spec:
+  for:
+    kind: {apiVersion: example.com/v1, kind: Widget}
+    namespaces: [team-a]
+    labelSelector: tier=gold
+  groups:
+    - name: main
+      rules:
+        - {name: mark, when: "!(object.status.seen)", then: [{status: {set: {seen: true}}}]}
+"""
+
+
+def test_explain_and_test_leave_out_objects_out_of_a_documents_scope(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A document's `for.namespaces` and `for.labelSelector` leave other objects of its kind out: explain says no
+    document evaluates such an object, and why, and exits 1; `rules test` evaluates, and settles, only the objects
+    in scope."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "widgets.yaml").write_text(SCOPED_WIDGETS)
+    (tmp_path / "silver.yaml").write_text(
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w2, namespace: team-a, labels: {tier: silver}}\n"
+    )
+    assert explain(capsys, rules, tmp_path / "silver.yaml") == (
+        EXIT_PROBLEMS,
+        "Widget team-a/w2\n"
+        "no rule document evaluates Widget team-a/w2 (out of the scope of every document of its kind):\n"
+        f"  - `gold-widgets` ({rules / 'widgets.yaml'}) evaluates only the objects of this kind in namespaces team-a"
+        " and labelled 'tier=gold'\n",
+        "",
+    )
+    (tmp_path / "scoped.yaml").write_text(
+        f"""\
+apiVersion: tests.arcane.dev/v1alpha1
+kind: RuleTest
+metadata: {{name: scoped}}
+spec:
+  rules: {rules}
+  given:
+    - {{apiVersion: example.com/v1, kind: Widget, metadata: {{name: gold, namespace: team-a, labels: {{tier: gold}}}}}}
+    - {{apiVersion: example.com/v1, kind: Widget, metadata: {{name: other-team, namespace: team-b, labels: {{tier: gold}}}}}}
+    - {{apiVersion: example.com/v1, kind: Widget, metadata: {{name: silver, namespace: team-a, labels: {{tier: silver}}}}}}
+  steps:
+    - settle: true
+      expect:
+        fired: [mark]
+        objects:
+          - {{kind: Widget, metadata: {{name: gold, namespace: team-a}}, status: {{seen: true}}}}
+    - evaluate: Widget/team-b/other-team
+      expect: nothing
+"""
+    )
+    code, out, _ = run(capsys, "rules", "test", str(tmp_path / "scoped.yaml"))
+    assert code == 1
+    assert "no document of the rules evaluates Widget/team-b/other-team (the documents of its kind leave it out" in out
+    assert "1 failed" in out and "step 2" in out
+    (tmp_path / "scoped.yaml").write_text((tmp_path / "scoped.yaml").read_text().rsplit("    - evaluate:", 1)[0])
+    code, out, _ = run(capsys, "rules", "test", str(tmp_path / "scoped.yaml"))
+    assert code == 0, out
+
+
 GADGETS = """\
 apiVersion: rules.arcane.dev/v1alpha1
 kind: Rules

@@ -224,7 +224,8 @@ spec:
     assert dynamic.source.gvk == GVK("example.com", "v1", "GadgetClass")
     assert dynamic.binding == "gadgetClass"
     assert dynamic.api_version.render({"spec": {"group": "g", "version": "v2"}}) == "g/v2"
-    assert (doc.target.namespaces, doc.target.label_selector) == (("a", "b"), "team=x")
+    assert doc.target.namespaces == ("a", "b")
+    assert doc.target.selector is not None and doc.target.selector.text == "team=x"
 
 
 def test_requeue_and_propagation_values() -> None:
