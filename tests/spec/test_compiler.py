@@ -225,7 +225,8 @@ spec:
     assert dynamic.binding == "gadgetClass"
     assert dynamic.api_version.render({"spec": {"group": "g", "version": "v2"}}) == "g/v2"
     assert doc.target.namespaces == ("a", "b")
-    assert doc.target.selector is not None and doc.target.selector.text == "team=x"
+    assert doc.target.selector is not None
+    assert doc.target.selector.text == "team=x"
 
 
 def test_requeue_and_propagation_values() -> None:
