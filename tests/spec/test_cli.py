@@ -344,7 +344,6 @@ def test_explain_an_object_no_document_evaluates(
     )
 
 
-
 SCOPED_WIDGETS = """\
 apiVersion: rules.arcane.dev/v1alpha1
 kind: Rules
