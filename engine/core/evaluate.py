@@ -271,11 +271,12 @@ class _Session:
         for name in reversed(fields[1:]):
             nested = {name: nested}
         key = object_key(self.object)
+        written = self.planner.written.get(key, self.object)
         if fields and fields[0] == "status":
-            base, pending = plan.status.get(key, (self.object, {}))
+            base, pending = plan.status.get(key, (written, {}))
             plan.status[key] = (base, merge_patch(pending, nested))
         else:
-            base, pending = plan.main_patches.get(key, (self.object, {}))
+            base, pending = plan.main_patches.get(key, (written, {}))
             plan.main_patches[key] = (base, merge_patch(pending, {fields[0]: nested} if fields else {}))
 
 

@@ -146,6 +146,10 @@ class Planner:
         self.document = document
         self.evaluated = evaluated
         self.now = now
+        self.written: dict[str, Obj] = {}
+        """Objects as the decisions planned so far leave them (their status writes and merge patches of the
+        evaluated object): a later decision's writes start from there, so that two rules setting conditions of
+        one object in one evaluation keep each other's (each write is the whole list)."""
 
     def plan(self, specs: tuple[ActionSpec, ...], context: Context, plan: Plan) -> None:
         for spec in specs:
@@ -229,7 +233,7 @@ class Planner:
                     if merge_patch(target, patch) != target:
                         plan.actions.append(PatchObject(ObjectRef.of_object(target), patch, PatchType.MERGE))
                     continue
-                base, pending = plan.main_patches.get(key, (target, {}))
+                base, pending = plan.main_patches.get(key, (self.written.get(key, target), {}))
                 plan.main_patches[key] = (base, merge_patch(pending, patch))
             else:
                 assert body.json is not None
@@ -240,7 +244,7 @@ class Planner:
         targets = [self.evaluated] if body.target is None else _objects(body.target.evaluate(context), "status")
         for target in targets:
             key = object_key(target)
-            base, pending = plan.status.get(key, (target, {}))
+            base, pending = plan.status.get(key, (self.written.get(key, target), {}))
             if body.set is not None:
                 values = body.set.render(context)
                 if not isinstance(values, dict):
@@ -276,9 +280,11 @@ class Planner:
         """The decision's actions: rule actions, then patches and status writes that change something, then events."""
         actions = list(plan.actions)
         after = self.evaluated
+        written = self.written
         for key, (base, patch) in plan.main_patches.items():
-            if patch and merge_patch(base, patch) != base:  # an empty patch changes nothing (targets are objects)
+            if patch and (patched := merge_patch(base, patch)) != base:  # an empty patch changes nothing
                 actions.append(PatchObject(ObjectRef.of_object(base), patch, PatchType.MERGE))
+                written[key] = patched
                 if key == object_key(self.evaluated):
                     after = merge_patch(after, patch)
         for key, (base, status) in plan.status.items():
@@ -287,6 +293,7 @@ class Planner:
                 continue
             if merge_patch(current, status) != current:
                 actions.append(PatchObject(ObjectRef.of_object(base), {"status": status}, PatchType.MERGE, "status"))
+                written[key] = merge_patch(base, {"status": status})
                 if key == object_key(self.evaluated):
                     after = merge_patch(after, {"status": status})
         for event in plan.events:

@@ -13,7 +13,7 @@ from engine.errors import ExpressionError
 from engine.model import CreateObject, DeleteObject, PatchObject, PatchType
 from engine.spec import compile_texts
 
-from .harness import NOW_TEXT, actions, job, run, widget
+from .harness import NOW_TEXT, actions, job, rules, run, widget
 
 W = "Widget/default/w1"
 
@@ -290,6 +290,43 @@ def test_condition_replace_and_remove() -> None:
     ]
     assert actions(run(remove, widget(status={"conditions": [{"type": "Kept"}]}))) == []
     assert actions(run(remove, widget())) == []
+
+
+TWO_GROUPS = """\
+groups:
+  - name: readiness
+    rules:
+      - name: ready
+        then: [{status: {set: {phase: Active}, conditions: {set: [{type: Ready, status: "{{ object.spec.ok }}"}]}}}]
+  - name: scaling
+    match: all
+    rules:
+      - {name: scaled, then: [{status: {conditions: {set: [{type: ScaledOut}]}}}]}
+      - {name: noted, then: [{patch: {target: object, merge: {metadata: {labels: {noted: "yes"}}}}}]}
+      - {name: also-noted, then: [{patch: {target: object, merge: {metadata: {labels: {also: "yes"}}}}}]}
+"""
+
+
+def test_writes_of_one_object_by_several_decisions_build_on_each_other() -> None:
+    """Each status write carries the whole list of conditions: a later decision's starts from what the earlier
+    ones of the same evaluation write (not from the cached object), so applied in order the last leaves both
+    conditions, and a condition already written is not written again."""
+    evaluation = run(
+        rules(TWO_GROUPS), widget(spec={"ok": "True"}, status={"conditions": [{"type": "Ready", "status": "False"}]})
+    )
+    patches = [a for d in evaluation.decisions for a in d.actions if isinstance(a, PatchObject)]
+    applied = widget(spec={"ok": "True"}, status={"conditions": [{"type": "Ready", "status": "False"}]})
+    for patch in patches:
+        applied = merge_patch(applied, patch.patch)
+    assert [(c["type"], c["status"]) for c in applied["status"]["conditions"]] == [
+        ("Ready", "True"),
+        ("ScaledOut", "True"),
+    ]
+    assert applied["status"]["phase"] == "Active"
+    assert applied["metadata"]["labels"] == {"noted": "yes", "also": "yes"}
+    assert len(patches) == 4
+    again = run(rules(TWO_GROUPS), applied)
+    assert actions(again) == []
 
 
 @pytest.mark.parametrize(
