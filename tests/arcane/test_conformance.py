@@ -121,7 +121,8 @@ def _pending_with_request(cluster: MemoryCluster, stream: dict[str, Any]) -> Non
 def test_backfill_job_matches_the_go_operator(
     ruleset: RuleSet, mock_world: tuple[MemoryCluster, dict[str, Any]]
 ) -> None:
-    """The backfill Job equals the Go operator's field by field, hash included, but for its name and one label."""
+    """The backfill Job equals the Go operator's field by field, hash included, but for its name, one label and the
+    annotation naming the request it serves."""
     cluster, stream = mock_world
     stream["metadata"]["creationTimestamp"] = "2026-11-27T11:00:00Z"
     _pending_with_request(cluster, stream)
@@ -132,6 +133,9 @@ def test_backfill_job_matches_the_go_operator(
     # contract §2: the backfill Job is named `<stream>-backfill` and also labelled `streamId`.
     expected["metadata"]["name"] = f"{name}-backfill"
     expected["metadata"]["labels"]["streamId"] = name
+    # Ours: the request the Job serves, the one completed when it succeeds.
+    request = cluster.list(GVK.of_object(load("expected/mock-v0-initial-backfillrequest.yaml")), "default")
+    expected["metadata"]["annotations"]["arcane/backfill-request"] = request[0]["metadata"]["name"]
     assert job == expected
     assert job["metadata"]["annotations"]["configuration-hash"] == (
         "6332306630366561643464653730343364626337336565353161323332366363:"
