@@ -36,6 +36,7 @@ from engine.kube.informer import InformerKey, InformerOptions, InformerState
 from engine.kube.mapper import RESTMapper
 from engine.kube.registry import InformerSet
 from engine.model import GVK, Decision, Obj, ObjectKey, PatchObject
+from engine.runtime.deletions import RecentDeletions
 from engine.runtime.deps import DependencyIndex
 from engine.runtime.expectations import Expectations
 from engine.runtime.memo import RecordingCluster, StatusMemo
@@ -64,6 +65,8 @@ class ReactorOptions:
     """While a wanted kind is not served (CRD not installed yet, or deleted), re-plan the watches this often."""
     unsynced_delay: float = 0.25
     """A key taken while some watch has not completed its first list waits this long (absence is not yet known)."""
+    recreate_grace: float = 1.0
+    """An object someone else deleted is not created again for this long (engine.runtime.deletions)."""
 
 
 class Reactor:
@@ -95,6 +98,7 @@ class Reactor:
         self.deps = DependencyIndex()
         self.facts = FactMemo()
         self.expectations = Expectations(time.monotonic, self.options.expectation_timeout, self.informers.behind)
+        self.deletions = RecentDeletions(time.monotonic, self.options.recreate_grace)
         self._bindings: dict[GVK, list[Binding]] = {}
         self._document_kinds_cache: dict[int, list[GVK]] = {}
         """id(document) -> the kinds it evaluates; cleared with `_bindings` (`_forget_bindings`)."""
@@ -335,6 +339,7 @@ class Reactor:
             meta = obj.get("metadata") or {}
             namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
             if kind is EventKind.DELETED:
+                self.deletions.deleted(gvk, namespace, name)
                 uid = str(meta.get("uid") or "")
                 if uid:
                     self.facts.forget(uid, [doc.name for doc in self.ruleset.documents])
@@ -488,6 +493,11 @@ class Reactor:
             if not evaluation.decisions:
                 self.metrics.evaluated("none", "nothing", seconds)
         outcome, delay = Outcome.DONE, 0.0
+        wait = self.deletions.wait(action for decision in evaluation.decisions for action in decision.actions)
+        if wait > 0:  # it would create what someone else just deleted: its owner may be going too
+            log.debug("%s: waiting %.2f s to create what was deleted a moment ago", key, wait)
+            self.queue.add_after(key, wait)
+            return
         debug = log.isEnabledFor(logging.DEBUG)
         for decision in evaluation.decisions:
             if debug:  # the lines are built only when they are written
@@ -511,6 +521,7 @@ class Reactor:
             self.queue.add_rate_limited(key)
 
     async def _execute(self, decision: Decision) -> Result:
+        self.deletions.sending(decision.actions)
         actions = tuple(action for action in decision.actions if not self._pruned_noop(action))
         if len(actions) != len(decision.actions):
             decision = Decision(
