@@ -149,6 +149,8 @@ class Operator:
             )
             tasks: list[asyncio.Task[object]] = [asyncio.create_task(trim_forever(), name="malloc-trim")]
             elector = self._elector(client, reactor)
+            if elector is None:  # the only replica: it acts from the start, as a leader would
+                self.metrics.leader_changed(True)
             await reactor.start(process=elector is None)
             if elector is not None:
                 tasks.append(asyncio.create_task(elector.run()))

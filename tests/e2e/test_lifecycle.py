@@ -182,7 +182,7 @@ def test_metrics_count_what_happened(sim: KubeSim, operators: StartOperator, cus
     assert metrics.value("arcane_evaluations_total", outcome="error") == 0
     assert metrics.value("arcane_queue_adds_total") >= metrics.value("arcane_queue_work_seconds_count") > 0
     assert metrics.value("arcane_reloads_total") == 0
-    assert metrics.value("arcane_leader") == 0
+    assert metrics.value("arcane_leader") == 1  # it acts: no leader election, the only replica
 
     (started,) = [r for r in operator.records() if r["msg"] == "operator started"]
     assert metrics.labels("arcane_ruleset_info") == [{"digest": started["digest"]}]
