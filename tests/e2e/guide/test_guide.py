@@ -184,6 +184,14 @@ def run_guide(
             lambda: requests_shown(user).get(flow.backfill_request) == "true",
             timeout=10,
         )
+        wait_for(
+            "its PHASE column to say Ready",
+            lambda: {row["NAME"]: row["PHASE"] for row in user.rows(f"kubectl get bfr -n {NAMESPACE}")}.get(
+                flow.backfill_request
+            )
+            == "Ready",
+            timeout=10,
+        )
         user.wait_jobs(name, NAMESPACE, [] if flow.schedule else [name])
         user.wait_names(f"kubectl get cronjobs -n {NAMESPACE}", [name] if flow.schedule else [])
 
