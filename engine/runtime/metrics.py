@@ -174,7 +174,11 @@ class Metrics:
         self._reloads = made.counter(f"{p}_reloads", "Rule-set reloads by result.", ["result"])
         r.register(made)
         self._ruleset = Info(f"{p}_ruleset", "The active rule set.", registry=r)
-        self._leader = Gauge(f"{p}_leader", "1 while this process acts: it holds the leader lease, or runs without leader election.", registry=r)
+        self._leader = Gauge(
+            f"{p}_leader",
+            "1 while this process acts: it holds the leader lease, or runs without leader election.",
+            registry=r,
+        )
 
     # --- engine.kube.client.ApiObserver -----------------------------------------------------------------
 

@@ -186,10 +186,12 @@ def run_guide(
         )
         wait_for(
             "its PHASE column to say Ready",
-            lambda: {row["NAME"]: row["PHASE"] for row in user.rows(f"kubectl get bfr -n {NAMESPACE}")}.get(
-                flow.backfill_request
-            )
-            == "Ready",
+            lambda: (
+                {row["NAME"]: row["PHASE"] for row in user.rows(f"kubectl get bfr -n {NAMESPACE}")}.get(
+                    flow.backfill_request
+                )
+                == "Ready"
+            ),
             timeout=10,
         )
         user.wait_jobs(name, NAMESPACE, [] if flow.schedule else [name])
