@@ -177,6 +177,9 @@ class EmitEvent:
     type: EventType
     reason: str
     message: str
+    on_change: bool = False
+    """Emitted because the decision changes a field (`whenChanged`): moot when the runtime finds that change already
+    made (a status the server pruned, written before)."""
 
 
 Action: TypeAlias = CreateObject | DeleteObject | PatchObject | EmitEvent

@@ -301,7 +301,15 @@ class Planner:
                 after
             ):
                 continue
-            actions.append(EmitEvent(ObjectRef.of_object(event.target), event.type, event.reason, event.message))
+            actions.append(
+                EmitEvent(
+                    ObjectRef.of_object(event.target),
+                    event.type,
+                    event.reason,
+                    event.message,
+                    event.when_changed is not None,
+                )
+            )
         return tuple(actions)
 
 

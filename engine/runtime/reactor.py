@@ -35,7 +35,7 @@ from engine.kube.cluster import HttpCluster
 from engine.kube.informer import InformerKey, InformerOptions, InformerState
 from engine.kube.mapper import RESTMapper
 from engine.kube.registry import InformerSet
-from engine.model import GVK, Decision, Obj, ObjectKey, PatchObject
+from engine.model import GVK, Decision, EmitEvent, Obj, ObjectKey, PatchObject
 from engine.runtime.deletions import RecentDeletions
 from engine.runtime.deps import DependencyIndex
 from engine.runtime.expectations import Expectations
@@ -524,6 +524,13 @@ class Reactor:
         self.deletions.sending(decision.actions)
         actions = tuple(action for action in decision.actions if not self._pruned_noop(action))
         if len(actions) != len(decision.actions):
+            # An event for a change (`whenChanged`) of an object whose write turned out to be made already goes too.
+            patched = {action.ref for action in actions if isinstance(action, PatchObject)}
+            actions = tuple(
+                action
+                for action in actions
+                if not (isinstance(action, EmitEvent) and action.on_change and action.involved not in patched)
+            )
             decision = Decision(
                 decision.provenance, actions, decision.error, decision.requeue_after, decision.transition
             )

@@ -10,7 +10,7 @@ import yaml
 
 from engine.core.plan import merge_conditions, merge_patch, owner_reference
 from engine.errors import ExpressionError
-from engine.model import CreateObject, DeleteObject, PatchObject, PatchType
+from engine.model import CreateObject, DeleteObject, EmitEvent, PatchObject, PatchType
 from engine.spec import compile_texts
 
 from .harness import NOW_TEXT, actions, job, rules, run, widget
@@ -386,6 +386,11 @@ def test_event_when_changed() -> None:
         f"event Normal Resized on {W}: now 2",
     ]
     assert actions(run(ruleset, widget(spec={"size": 1}, status={"size": 1}))) == []
+    # Marked as an event for a change: the runtime drops it when it finds the change already made (a pruned status).
+    (decision,) = run(ruleset, widget(spec={"size": 2}, status={"size": 1})).decisions
+    assert [a.on_change for a in decision.actions if isinstance(a, EmitEvent)] == [True]
+    always = one_rule("""[{event: {reason: Hello, message: hi}}]""")
+    assert [a.on_change for d in run(always, widget()).decisions for a in d.actions] == [False]
 
 
 def test_requeue_takes_the_shortest_delay() -> None:

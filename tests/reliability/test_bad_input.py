@@ -34,7 +34,7 @@ from e2e.harness import (
 
 from kubesim import KubeSim, SimOptions
 
-from .bed import DEMO, GROUP, LOOSE, Bed, Kind, backfill_request, stream, wait_ready
+from .bed import DEMO, GROUP, LOOSE, PRUNED, Bed, Kind, backfill_request, stream, wait_ready
 from .conftest import attach_module_operator
 from .history import operator_requests
 
@@ -81,6 +81,7 @@ def _keep(_spec: Obj) -> None:
 
 
 CAPTURE = ("execution", "streamingBackend", "changeCapture", "jobTemplateRef")
+PRUNED_REFUSED = "pruned-refused"
 NOT_FOUND = "StreamingJobTemplate demo/{} not found: create it or fix the stream's template reference"
 NO_REF = "The stream names no {} StreamingJobTemplate: its template reference (layout {}) is missing or is not an object with a name"
 NEEDS_SECRET = (
@@ -188,7 +189,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     log = tmp_path_factory.mktemp("bad-input") / "operator.log"
     operator = OperatorProcess("operator", operator_command(RULES, sim.kubeconfig_path), log, operator_env())
     try:
-        bed = Bed.install(sim, (DEMO, LOOSE))
+        bed = Bed.install(sim, (DEMO, LOOSE, PRUNED))
         sim.apply_many(TEMPLATES)
         sim.apply(MISSING_CRD_CLASS)
         operator.start()
@@ -197,6 +198,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         bed.create(LOOSE, GOOD[1])
         for case in CASES:
             sim.apply(case_stream(case))
+        pruned = stream(PRUNED, PRUNED_REFUSED)  # its CRD keeps only a condition's type and status
+        _set(CAPTURE, {"name": "refused"})(pruned["spec"])
+        sim.apply(pruned)
         sim.apply(backfill_request("orphan-request", "whatever", Kind("x", "X", "xs", "no-such-class")))
         bed.converge()
         deadline = time.monotonic() + 30
@@ -289,7 +293,8 @@ def test_missing_crd_and_missing_class_are_reported(world: World) -> None:
 def test_failing_steps_back_off_instead_of_looping(world: World) -> None:
     """A stream whose next step keeps failing is retried with exponential backoff: a few seconds in, the one whose
     Job the API refuses has sent a handful of creates (about log2(age / 5 ms)), not hundreds. Each failing stream has
-    one ReconcileError event, recorded with its condition, not one more at each retry."""
+    one ReconcileError event, recorded with its condition, not one more at each retry, also where the stream's CRD
+    prunes the condition's reason and message (so the stored condition never equals the one written)."""
     time.sleep(3.0)
     refused = [r for r in operator_requests(world.bed.sim) if (r.verb, r.resource, r.status) == ("create", "jobs", 422)]
     assert 2 <= len(refused) <= 20, f"retries: {len(refused)}"
@@ -298,6 +303,7 @@ def test_failing_steps_back_off_instead_of_looping(world: World) -> None:
         for e in events(world.bed.sim, NAMESPACE, reason="ReconcileError")
     }
     assert len(counts) >= 5, counts
+    assert PRUNED_REFUSED in counts, counts
     assert set(counts.values()) == {1}, counts
 
 

@@ -107,7 +107,11 @@ def test_exposition_is_prometheus_clients_own() -> None:
     Histogram("op_api_request_seconds", "Kubernetes API latency.", ["verb"], buckets=SLOW, registry=reference)
     Counter("op_reloads", "Rule-set reloads by result.", ["result"], registry=reference)
     Info("op_ruleset", "The active rule set.", registry=reference)
-    Gauge("op_leader", "1 while this process holds the leader lease.", registry=reference)
+    Gauge(
+        "op_leader",
+        "1 while this process acts: it holds the leader lease, or runs without leader election.",
+        registry=reference,
+    )
     assert _masked(ours.render()[0]) == _masked(generate_latest(reference))
     for value in (0.0005, 0.3, 0.001, 400.0):  # on a bound, between bounds, beyond the last bound
         ours.queue_waited(value)
