@@ -33,6 +33,14 @@ from engine.model import (
 
 log = logging.getLogger("engine.execute")
 
+TERMINATING_RETRY = 1.0
+"""Seconds before a create whose name is held by an object still being deleted is tried again (no error: the
+deletion is under way, typically a foreground deletion waiting for its Pods)."""
+
+
+class _Terminating(Exception):
+    """A create found its name held by an object being deleted."""
+
 
 class Outcome(enum.StrEnum):
     DONE = "done"
@@ -95,6 +103,11 @@ class Executor:
                 continue
             try:
                 done = await self._one(action)
+            except _Terminating as held:
+                # Not an error: the rest of the decision (the phase it enters, say) waits for the create.
+                log.info("%s: waiting for %s to be deleted", decision.provenance.rule, held)
+                self.observe(verb, "skipped")
+                return Result(Outcome.REQUEUE_AFTER, TERMINATING_RETRY, written=tuple(written))
             except ApiError as error:
                 self.observe(verb, "error")
                 return _failure(error, verb, action, tuple(written))
@@ -135,7 +148,7 @@ class Executor:
             if existing is None:
                 raise ApiError(409, "Conflict", f"{ref} exists but could not be read; retrying") from None
             if (existing.get("metadata") or {}).get("deletionTimestamp"):
-                raise ApiError(409, "AlreadyExists", f"{ref} is still being deleted; retrying") from None
+                raise _Terminating(str(ref)) from None
             if not _owned(existing, action):
                 owners = [r.get("name") for r in (existing.get("metadata") or {}).get("ownerReferences") or []]
                 raise ApiError(

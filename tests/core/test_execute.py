@@ -87,15 +87,14 @@ async def test_create_conflict_with_a_foreign_object_is_an_error() -> None:
     )
 
 
-async def test_create_conflict_with_a_terminating_object_is_retried() -> None:
-    """409 on create while the existing object is being deleted is a requeue (the next attempt succeeds)."""
-    store = cluster(job("w1", deletionTimestamp=NOW_TEXT))
-    result = await execute(store, CreateObject(job("w1"), owner_uid="uid-w1"))
-    assert result.outcome is Outcome.REQUEUE
-    assert (
-        result.error
-        == "create Job/default/w1 failed: 409 AlreadyExists: Job/default/w1 is still being deleted; retrying"
-    )
+async def test_create_conflict_with_a_terminating_object_waits_for_it() -> None:
+    """409 on create while the existing object is being deleted is no error: the decision stops there (its status
+    write is not sent before the object exists) and is tried again a second later, when the deletion may be done."""
+    store = cluster(job("w1", deletionTimestamp=NOW_TEXT), widget())
+    status = PatchObject(EVENT, {"status": {"phase": "Running"}}, PatchType.MERGE, "status")
+    result = await execute(store, CreateObject(job("w1"), owner_uid="uid-w1"), status)
+    assert (result.outcome, result.delay, result.error) == (Outcome.REQUEUE_AFTER, 1.0, "")
+    assert "status" not in store.get(GVK("example.com", "v1", "Widget"), "default", "w1")  # type: ignore[operator]
 
 
 async def test_delete_of_an_absent_object_is_done() -> None:
