@@ -90,22 +90,24 @@ class Executor:
         self.observe = observe or (lambda _verb, _result: None)
         self.events = EventRecorder(cluster, component, now)
 
-    async def execute(self, decision: Decision) -> Result:
-        """Perform the decision's actions in order; stop at the first failure."""
+    async def execute(self, decision: Decision, subject: str = "") -> Result:
+        """Perform the decision's actions in order; stop at the first failure. Each action's log line names the rule
+        and `subject`, the object evaluated (as fields: `rule`, `object`)."""
         if decision.error:
             return Result(Outcome.REQUEUE, error=decision.error)
         written: list[Written] = []
+        why = {"rule": decision.provenance.rule, "object": subject} if subject else {"rule": decision.provenance.rule}
         for action in decision.actions:
             verb = _verb(action)
             if self.dry_run:
-                log.info("dry run: would %s %s", verb, _describe(action), extra={"rule": decision.provenance.rule})
+                log.info("dry run: would %s %s", verb, _describe(action), extra=why)
                 self.observe(verb, "dry-run")
                 continue
             try:
-                done = await self._one(action)
+                done = await self._one(action, why)
             except _Terminating as held:
                 # Not an error: the rest of the decision (the phase it enters, say) waits for the create.
-                log.info("%s: waiting for %s to be deleted", decision.provenance.rule, held)
+                log.info("waiting for %s to be deleted", held, extra=why)
                 self.observe(verb, "skipped")
                 return Result(Outcome.REQUEUE_AFTER, TERMINATING_RETRY, written=tuple(written))
             except ApiError as error:
@@ -118,9 +120,9 @@ class Executor:
             return Result(Outcome.REQUEUE_AFTER, decision.requeue_after, written=tuple(written))
         return Result(Outcome.DONE, written=tuple(written))
 
-    async def _one(self, action: Action) -> Written | None:
+    async def _one(self, action: Action, why: dict[str, str]) -> Written | None:
         if isinstance(action, CreateObject):
-            return await self._create(action)
+            return await self._create(action, why)
         if isinstance(action, DeleteObject):
             try:
                 await self.cluster.delete(action.ref, action.propagation)
@@ -128,16 +130,16 @@ class Executor:
                 if error.status == 404:
                     return None
                 raise
-            log.info("deleted %s", action.ref, extra={"propagation": action.propagation.value})
+            log.info("deleted %s", action.ref, extra={"propagation": action.propagation.value, **why})
             return Written("delete", action.ref)
         if isinstance(action, PatchObject):
             stored = await self.cluster.patch(action.ref, action.patch, action.patch_type, action.subresource)
-            log.info("patched %s%s", action.ref, f"/{action.subresource}" if action.subresource else "")
+            log.info("patched %s%s", action.ref, f"/{action.subresource}" if action.subresource else "", extra=why)
             return Written("patch", action.ref, _rv(stored))
         await self.events.emit(action)
         return None
 
-    async def _create(self, action: CreateObject) -> Written:
+    async def _create(self, action: CreateObject, why: dict[str, str]) -> Written:
         try:
             stored = await self.cluster.create(action.obj)
         except ApiError as error:
@@ -157,10 +159,10 @@ class Executor:
                     f"{ref} already exists and is not ours (owners: {', '.join(map(str, owners)) or 'none'}); "
                     "delete or rename it",
                 ) from None
-            log.info("adopted existing %s (already created)", ref)
+            log.info("adopted existing %s (already created)", ref, extra=why)
             return Written("create", ObjectRef.of_object(existing), _rv(existing))
         ref = ObjectRef.of_object(stored)
-        log.info("created %s", ref)
+        log.info("created %s", ref, extra=why)
         return Written("create", ref, _rv(stored))
 
 

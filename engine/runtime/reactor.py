@@ -503,14 +503,21 @@ class Reactor:
             if debug:  # the lines are built only when they are written
                 for line in _decision_log(key, decision):
                     log.debug(line, extra={"rule": decision.provenance.rule, "object": str(key)})
-            result = await self._execute(decision)
+            result = await self._execute(decision, key)
             self.expectations.expect(key, result.written, self.informers.get)
             if result.error:
-                log.warning("%s: rule %s: %s", key, decision.provenance, result.error)
+                where = decision.provenance
+                log.warning(
+                    "%s: rule %s: %s",
+                    key,
+                    where,
+                    result.error,
+                    extra={"object": str(key), "rule": where.rule, "file": where.file, "line": where.line},
+                )
                 if not decision.error:
                     report = report_error(self.ruleset, snapshot, decision.provenance, result.error, self.clock)
                     if report is not None:
-                        reported = await self._execute(report)
+                        reported = await self._execute(report, key)
                         self.expectations.expect(key, reported.written, self.informers.get)
             outcome, delay = _combine((outcome, delay), result)
         if outcome is Outcome.DONE:
@@ -520,7 +527,7 @@ class Reactor:
         else:
             self.queue.add_rate_limited(key)
 
-    async def _execute(self, decision: Decision) -> Result:
+    async def _execute(self, decision: Decision, key: ObjectKey) -> Result:
         self.deletions.sending(decision.actions)
         actions = tuple(action for action in decision.actions if not self._pruned_noop(action))
         if len(actions) != len(decision.actions):
@@ -534,7 +541,7 @@ class Reactor:
             decision = Decision(
                 decision.provenance, actions, decision.error, decision.requeue_after, decision.transition
             )
-        return await self.executor.execute(decision)
+        return await self.executor.execute(decision, str(key))
 
     def _pruned_noop(self, action: object) -> bool:
         """A status write the server already answered by pruning: writing it again would loop for ever."""

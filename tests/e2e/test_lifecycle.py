@@ -138,7 +138,7 @@ def served(sim: KubeSim, verb: str, status: int, *, subresource: str | None = No
 
 @pytest.mark.slow
 def test_metrics_count_what_happened(sim: KubeSim, operators: StartOperator, custom: Any) -> None:
-    """/metrics counts the watch events, evaluations by rule, actions by verb and result and API requests by verb and code of a stream's lifecycle, equal to what the API server served, and shows the active rule set's digest."""
+    """/metrics counts the watch events, evaluations by rule, actions by verb and result and API requests by verb and code of a stream's lifecycle, equal to what the API server served, and shows the active rule set's digest; each write's log line names its rule and object as fields."""
     install_plugin(sim)
     operator = operators(sim)
     operator.wait_log("watching demo.arcane.dev/v1/DemoStream")  # once the class is Ready
@@ -183,6 +183,12 @@ def test_metrics_count_what_happened(sim: KubeSim, operators: StartOperator, cus
     assert metrics.value("arcane_queue_adds_total") >= metrics.value("arcane_queue_work_seconds_count") > 0
     assert metrics.value("arcane_reloads_total") == 0
     assert metrics.value("arcane_leader") == 1  # it acts: no leader election, the only replica
+
+    # Every write's log line says which rule wrote, for which object, as fields a log store can filter on.
+    writes = [r for r in operator.records() if r["msg"].startswith(("created ", "patched ", "deleted "))]
+    assert writes
+    assert all(r.get("rule") and r.get("object") for r in writes), [r for r in writes if not r.get("object")]
+    assert {r["rule"] for r in writes if r["msg"] == f"created Job/{NAMESPACE}/orders-backfill"} == {"start-backfill"}
 
     (started,) = [r for r in operator.records() if r["msg"] == "operator started"]
     assert metrics.labels("arcane_ruleset_info") == [{"digest": started["digest"]}]
