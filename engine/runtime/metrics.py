@@ -26,7 +26,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
-from prometheus_client import CollectorRegistry, Gauge, Info, generate_latest
+from prometheus_client import CollectorRegistry, Gauge, Info, ProcessCollector, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
@@ -173,6 +173,7 @@ class Metrics:
         )
         self._reloads = made.counter(f"{p}_reloads", "Rule-set reloads by result.", ["result"])
         r.register(made)
+        ProcessCollector(registry=r)  # process_resident_memory_bytes, process_cpu_seconds_total, ... (Linux)
         self._ruleset = Info(f"{p}_ruleset", "The active rule set.", registry=r)
         self._leader = Gauge(
             f"{p}_leader",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 
 from kube.fakeapi import JOBS, FakeApi, eventually
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
@@ -14,6 +15,8 @@ from engine.kube.informer import Informer, InformerOptions
 from engine.kube.timing import ManualClock
 from engine.runtime.metrics import Metrics
 from engine.runtime.queue import Priority, WorkQueue
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # The buckets the operator exposes, written out: a bound changed in engine.runtime.metrics fails here.
 FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -80,8 +83,18 @@ async def test_client_informer_and_queue_report_into_one_registry(api: FakeApi) 
 
 
 def _masked(body: bytes) -> str:
-    """The exposition with `_created` timestamps replaced (they differ by construction time)."""
-    return re.sub(r"(_created(\{[^}]*\})? )\S+", r"\1T", body.decode())
+    """The exposition with `_created` timestamps replaced (they differ by construction time), and without the
+    process's own metrics (prometheus_client's ProcessCollector: their values move between two readings)."""
+    lines = [line for line in body.decode().splitlines(keepends=True) if not re.match(r"(# \w+ )?process_", line)]
+    return re.sub(r"(_created(\{[^}]*\})? )\S+", r"\1T", "".join(lines))
+
+
+def test_the_process_is_described() -> None:
+    """The process's memory, CPU and open files are exposed (prometheus_client's ProcessCollector): an SRE alerts
+    on memory against the Deployment's limit."""
+    body = Metrics("op").render()[0].decode()
+    for name in ("process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds"):
+        assert re.search(rf"^{name} [0-9.e+]+$", body, re.MULTILINE), name
 
 
 def test_exposition_is_prometheus_clients_own() -> None:
@@ -124,3 +137,14 @@ def test_exposition_is_prometheus_clients_own() -> None:
     ours.queue_depth(7)
     depth.set(7)
     assert _masked(ours.render()[0]) == _masked(generate_latest(reference))
+
+
+def test_install_guide_lists_every_metric() -> None:
+    """docs/install.md's table names every metric family the operator exposes, and no other."""
+    documented = set(re.findall(r"^\| `(arcane_\w+)`", (ROOT / "docs" / "install.md").read_text(), re.MULTILINE))
+    exposed = {
+        family.name + ("_total" if family.type == "counter" else "_info" if family.type == "info" else "")
+        for family in Metrics("arcane").registry.collect()
+        if not family.name.startswith("process_")
+    }
+    assert documented == exposed
