@@ -112,9 +112,12 @@ class _Checker:
         for rule in expect.fired:
             if rule in fired:
                 continue
-            instead = ", ".join(f"`{name}`" for name in fired)
+            # What fired in the expected rule's own group(s): rules of other groups did not fire *instead*.
+            neighbours = self._group_rules(rule)
+            instead = [name for name in fired if name in neighbours] if neighbours else fired
+            listed = ", ".join(f"`{name}`" for name in instead)
             message = f"expected rule `{rule}` to fire, but " + (
-                f"{instead} fired instead" if fired else "no rule fired"
+                f"{listed} fired instead" if instead else "no rule of its group fired" if fired else "no rule fired"
             )
             why, trace = self.why_not(rule)
             return self.fail(message, f"`{rule}` did not fire: {why}", trace=trace)
@@ -126,6 +129,16 @@ class _Checker:
                     trace=self.only_trace(),
                 )
         return None
+
+    def _group_rules(self, rule: str) -> set[str]:
+        """Every rule of the groups that hold `rule` (empty when no group does)."""
+        return {
+            other.name
+            for document in self.ruleset.documents
+            for group in document.groups
+            if any(candidate.name == rule for candidate in group.rules)
+            for other in group.rules
+        }
 
     def why_not(self, rule: str) -> tuple[str, str]:
         """Why `rule` did not fire, from the last evaluation whose document holds it; and that trace."""

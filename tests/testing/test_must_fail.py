@@ -75,3 +75,22 @@ def test_a_must_fail_fixture_failing_otherwise_fails(run: Run) -> None:
         "expected a failure containing 'expected rule `pause` to fire', but the fixture failed otherwise: "
         "expected rule `finish` to fire, but `start` fired instead"
     )
+
+
+def test_the_rules_that_fired_instead_are_those_of_the_expected_rules_group(run: Run) -> None:
+    """ "Fired instead" names the rules of the expected rule's group only: an all-match group's rule that fired
+    beside it (label-job) is not what fired instead of `pause`, so a `mustFail` written from the message of one
+    group still matches when another group fires too."""
+    result = run(
+        """
+        given:
+          - {apiVersion: example.dev/v1, kind: Widget, metadata: {name: w1, uid: u1}, spec: {image: 'x', tier: gold}, status: {phase: Running}}
+          - apiVersion: batch/v1
+            kind: Job
+            metadata: {name: w1-run, labels: {app.example.dev/tier: silver}, ownerReferences: [{apiVersion: example.dev/v1, kind: Widget, name: w1, uid: u1, controller: true}]}
+        steps:
+          - evaluate: Widget/w1
+            expect: {fired: [pause]}
+        """
+    )
+    assert message(result) == "expected rule `pause` to fire, but `keep-running` fired instead"
