@@ -80,7 +80,7 @@ class GroupRecord:
             else:
                 matched = not is_false(outcome)
                 traced.steps.append(RuleStep(rule, line, condition=condition, value=outcome, matched=matched))
-                if matched and traced.winner is None:
+                if matched and traced.winner is None and self.match != "all":
                     traced.winner = rule
             if remaining == 0 and self.stopped:
                 break
@@ -214,5 +214,9 @@ def render(trace: Trace) -> str:
                 mark = "=>" if step.matched else "- "
                 condition = f"`{step.condition}`" if step.condition else "(no condition)"
                 lines.append(f"  {mark} {step.rule}: {condition} = {short(step.value)}")
-        lines.append(f"  winner: {group.winner}" if group.winner else "  winner: none")
+        if group.match == "all":  # every matching rule fired: there is no winner
+            fired = [step.rule for step in group.steps if step.matched]
+            lines.append(f"  fired: {', '.join(fired) if fired else 'none'}")
+        else:
+            lines.append(f"  winner: {group.winner}" if group.winner else "  winner: none")
     return "\n".join(lines)

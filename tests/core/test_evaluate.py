@@ -168,7 +168,8 @@ def test_all_match_fires_every_matching_rule_in_order() -> None:
         f"patch {WIDGET_REF}/status merge {{'status': {{'count': 3}}}}",
         f"event Normal Audited on {WIDGET_REF}: audited",
     ]
-    assert evaluation.trace.groups[1].winner == "count"
+    assert evaluation.trace.groups[1].winner is None  # no winner where every matching rule fires
+    assert render(evaluation.trace).splitlines()[-1] == "  fired: count, labelled"
 
 
 def test_facts_and_lookups_are_lazy() -> None:
@@ -198,7 +199,8 @@ def test_no_document_for_the_kind() -> None:
 
 
 def test_trace_renders_values_and_winners() -> None:
-    """The rendered trace lists related objects, facts and every condition with its value, and each winner."""
+    """The rendered trace lists related objects, facts and every condition with its value, the winner of each
+    first-match group and the rules an all-match group fired."""
     evaluation = run(LIFECYCLE, widget(spec={"paused": True}), job())
     assert render(evaluation.trace).splitlines() == [
         "related objects:",
@@ -213,7 +215,7 @@ def test_trace_renders_values_and_winners() -> None:
         "group widgets/audit (match all):",
         "  -  count: `object.spec.count` = null",
         "  -  labelled: `object.metadata.labels.audit` = null",
-        "  winner: none",
+        "  fired: none",
     ]
 
 

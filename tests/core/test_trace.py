@@ -39,12 +39,14 @@ def test_a_first_match_group_lists_the_rules_up_to_the_winner() -> None:
 
 
 def test_a_group_that_ran_through_lists_every_rule() -> None:
-    """A group that did not stop (no match, or match: all) lists every rule, the skipped ones after the last too,
-    and its winner is the first rule that matched."""
+    """A group that did not stop (no match, or match: all) lists every rule, the skipped ones after the last too;
+    an all-match group has no winner (each matching rule fired), a first-match one the rule that matched."""
     (group,) = record([[], True, True], stopped=False, match="all").groups
     assert [step.rule for step in group.steps] == ["first", "paused-only", "second", "third", "paused-only"]
     assert [step.matched for step in group.steps] == [False, False, True, True, False]
-    assert group.winner == "second"
+    assert group.winner is None
+    (first,) = record([[], True], stopped=True, match="first").groups
+    assert first.winner == "second"
 
 
 def test_a_failed_condition_is_a_step_with_its_error() -> None:

@@ -192,7 +192,7 @@ def test_explain_shows_decisions_and_trace(rules: Path, tmp_path: Path, capsys: 
         "  winner: start",
         "group widgets/audit (match all):",
         "  => count: (no condition) = true",
-        "  winner: count",
+        "  fired: count",
     ]
 
 
