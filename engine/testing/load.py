@@ -255,13 +255,11 @@ class _Loader:
         source = load_paths([path])
         self.problems.extend(source.problems)
         out: list[Obj] = []
+        others = 0
         for document in source.documents:
             body = document.body
             if not (isinstance(body, dict) and body.get("kind") == "CustomResourceDefinition"):
-                found = body.get("kind") if isinstance(body, dict) else type(body).__name__
-                self.problems.append(
-                    Problem(document.positions.at(()), f"expected a CustomResourceDefinition, found {found}", "crd")
-                )
+                others += 1  # passed over, as `rules lint --crd` does (a chart's crds/ may hold a Namespace)
                 continue
             if body.get("apiVersion") != CRD_API:
                 self.problems.append(
@@ -273,6 +271,9 @@ class _Loader:
                 )
                 continue
             out.append(plain(body))
+        if others and not out and not source.problems:
+            what = "directory" if path.is_dir() else "file"
+            self.problems.append(Problem(Location(str(path)), f"no CustomResourceDefinition in this {what}", "crd"))
         return out
 
     # --- clock and objects ------------------------------------------------------------------------------

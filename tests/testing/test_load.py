@@ -123,7 +123,8 @@ def test_rules_that_do_not_compile_are_reported_with_their_own_locations(write: 
 
 
 def test_crd_files_must_hold_crds(write: Write, tmp_path: Path) -> None:
-    """A file under `crds` that holds something else than a CustomResourceDefinition is a problem at its line."""
+    """A file under `crds` with no CustomResourceDefinition is a problem; other documents beside CRDs are passed
+    over (a chart's crds/ may hold a Namespace), as `rules lint --crd` does."""
     write("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n", "notcrd.yaml")
     write(
         f"apiVersion: tests.arcane.dev/v1alpha1\nkind: RuleTest\nmetadata: {{name: f}}\n"
@@ -131,8 +132,14 @@ def test_crd_files_must_hold_crds(write: Write, tmp_path: Path) -> None:
         "f.yaml",
     )
     suite = load_suite([tmp_path / "f.yaml"])
-    assert [p.message for p in suite.problems] == ["expected a CustomResourceDefinition, found ConfigMap"]
-    assert suite.problems[0].location.line == 1
+    assert [str(p) for p in suite.problems] == [f"{tmp_path / 'notcrd.yaml'}: no CustomResourceDefinition in this file"]
+    write("apiVersion: v1\nkind: Namespace\nmetadata: {name: n}\n---\n" + CRDS.read_text(), "mixed.yaml")
+    write(
+        f"apiVersion: tests.arcane.dev/v1alpha1\nkind: RuleTest\nmetadata: {{name: f}}\n"
+        f"spec:\n  rules: {RULES}\n  crds: mixed.yaml\n  steps:\n    - advance: 1s\n",
+        "g.yaml",
+    )
+    assert load_suite([tmp_path / "g.yaml"]).problems == ()
 
 
 def test_duplicate_fixture_names_in_a_file_are_refused(load: Load) -> None:
@@ -259,4 +266,4 @@ def test_a_crd_flag_is_checked_even_when_every_fixture_names_its_own(write: Writ
     write("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n", "notcrd.yaml")
     fixture = write(fixture_text("steps:\n  - advance: 1s\n"))  # names its own crds
     suite = load_suite([fixture], LoadOptions(crds=(tmp_path / "notcrd.yaml",)))
-    assert [p.message for p in suite.problems] == ["expected a CustomResourceDefinition, found ConfigMap"]
+    assert [p.message for p in suite.problems] == ["no CustomResourceDefinition in this file"]
