@@ -6,6 +6,8 @@ The operator backs it with its informer caches (engine.kube), fixtures with the 
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -30,10 +32,22 @@ class ObjectStore(Protocol):
 
 
 def field_value(obj: Obj, field: str) -> object:
-    """The value at a dotted path (None when a step is missing): what `select` compares."""
+    """The value at a dotted path (None when a step is missing): what `select` compares. A name in double quotes
+    may hold dots and slashes: `metadata.labels."app.kubernetes.io/name"`."""
     node: object = obj
-    for part in field.split("."):
+    for part in field_names(field):
         if not isinstance(node, dict):
             return None
         node = node.get(part)
     return node
+
+
+_QUOTED = re.compile(r'"([^"]+)"|([^.]+)')
+
+
+@functools.lru_cache(maxsize=1024)
+def field_names(field: str) -> tuple[str, ...]:
+    """The names of a dotted path, quotes removed (`a."b.c".d` -> a, b.c, d)."""
+    if '"' not in field:
+        return tuple(field.split("."))
+    return tuple(quoted or plain for quoted, plain in _QUOTED.findall(field))

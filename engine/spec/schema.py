@@ -24,6 +24,8 @@ KIND = "Rules"
 NAME = r"^[A-Za-z][A-Za-z0-9_-]*$"
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 FIELD_PATH = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
+MATCH_PATH = r'^([A-Za-z0-9_-]+|"[^"]+")(\.([A-Za-z0-9_-]+|"[^"]+"))*$'
+"""A field path whose names may be quoted, for names with dots or slashes: metadata.labels."app.kubernetes.io/name"."""
 """A dotted path of field names, such as spec.owner."""
 SHOWN = 80
 """Found values are shown up to this many characters in messages."""
@@ -204,10 +206,11 @@ RELATED: dict[str, Any] = {
                 **_LOOKUP_TARGET["schema"],
                 "namespace": _d("namespace (a template; default: the evaluated object's; '*' for all)", type="string"),
                 "match": _d(
-                    "keep items whose field (a dotted path such as spec.owner) equals the value (a template); "
+                    "keep items whose field (a dotted path such as spec.owner; a name with dots or slashes in "
+                    'double quotes: metadata.labels."app.kubernetes.io/name") equals the value (a template); '
                     "answered from an index, so a lookup does not scan every object of its kind",
                     type="dict",
-                    keysrules={"type": "string", "regex": FIELD_PATH},
+                    keysrules={"type": "string", "regex": MATCH_PATH},
                     valuesrules={"type": ["string", "integer", "boolean"]},
                 ),
                 "where": _d("keep items for which this is true (`item` is the candidate)", **_EXPR),

@@ -155,3 +155,39 @@ def test_a_document_evaluates_only_the_objects_in_its_namespaces_and_selector(
     assert [b.document.name for b in bindings_of(ruleset, obj, cluster())] == [
         {"scoped-rule": "scoped", "unscoped-rule": "everywhere"}[rule] for rule in fired
     ]
+
+
+LABELLED = """\
+apiVersion: rules.arcane.dev/v1alpha1
+kind: Rules
+metadata: {name: labelled}
+spec:
+  for:
+    kind: {apiVersion: example.com/v1, kind: Widget}
+  related:
+    parts:
+      list:
+        apiVersion: v1
+        kind: ConfigMap
+        match: {metadata.labels."app.kubernetes.io/part-of": "{{ object.metadata.name }}"}
+  groups: [{name: main, rules: [{name: has-parts, when: "length(parts) == `1`"}]}]
+"""
+
+
+def test_a_list_lookup_matches_a_label_key_with_dots_and_slashes() -> None:
+    """`match` takes a quoted name for a label key such as app.kubernetes.io/part-of: the lookup finds the object
+    so labelled, and not one labelled for another Widget."""
+    ruleset = compile_texts({"labelled.yaml": LABELLED})
+    widget_obj = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1", "namespace": "default"}}
+
+    def config(name: str, part_of: str) -> dict[str, Any]:
+        labels = {"app.kubernetes.io/part-of": part_of}
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "default", "labels": labels},
+        }
+
+    store = cluster(config("mine", "w1"), config("other", "w2"))
+    evaluation = evaluate(ruleset, Snapshot(widget_obj, store), clock)
+    assert evaluation.fired == ["has-parts"]

@@ -142,6 +142,18 @@ def test_select_answers_from_an_index_kept_up_to_date() -> None:
     assert cache.select("ns", "spec.owner", {"not": "hashable"}) == []
 
 
+def test_select_by_a_quoted_name_holding_dots_and_slashes() -> None:
+    """A label key such as app.kubernetes.io/name is one name of the path when quoted; unquoted, its dots are
+    steps into nested fields (none here)."""
+    cache = ObjectCache(JOB)
+    labelled_job = obj("a", "ns", "1")
+    labelled_job["metadata"]["labels"] = {"app.kubernetes.io/name": "orders"}
+    cache.upsert(labelled_job)
+    quoted = 'metadata.labels."app.kubernetes.io/name"'
+    assert [o["metadata"]["name"] for o in cache.select("ns", quoted, "orders")] == ["a"]
+    assert cache.select("ns", "metadata.labels.app.kubernetes.io/name", "orders") == []
+
+
 def test_an_indexed_object_replaced_leaves_its_bucket_without_its_old_json_parsed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
