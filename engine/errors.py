@@ -59,6 +59,9 @@ class RuleSetError(EngineError):
 class ExpressionError(EngineError):
     """An expression failed at evaluation time (type error, bad argument to a function)."""
 
+    located = False
+    """The message already names what failed and where (a fact's key and file:line, a name that needs itself)."""
+
 
 class ApiError(EngineError):
     """A Kubernetes API call failed."""

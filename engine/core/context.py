@@ -30,8 +30,19 @@ def _no_names(name: str) -> Any:
     raise KeyError(name)  # unreachable: a context without `resolve` has no lazy names
 
 
-Computed = tuple[Callable[["Context"], Any], str]
-"""A lazy name whose value is a function of the context itself, recorded under a key (see Context)."""
+Computed = tuple[Callable[["Context"], Any], str, str]
+"""A lazy name whose value is a function of the context itself, recorded under a key (see Context), and where it is
+defined (`file:line`), which an error computing it names."""
+
+
+def located(error: ExpressionError, key: str, where: str) -> ExpressionError:
+    """`error`, met computing the name recorded as `key` (defined at `where`), saying so: the innermost name only
+    (a fact failing inside another names the one whose expression failed)."""
+    if error.located:
+        return error
+    found = ExpressionError(f"{key} ({where}): {error}")
+    found.located = True
+    return found
 
 
 class Context(dict[str, Any]):
@@ -50,7 +61,7 @@ class Context(dict[str, Any]):
         cycles: bool = True,
     ) -> None:
         """`names` (its keys) are computed on first read by `resolve(name)`: one function, no closure per name. A
-        name whose entry in `names` is a tuple, a `Computed` (function, key), is computed as `function(context)`
+        name whose entry in `names` is a tuple, a `Computed` (function, key, where), is computed as `function(context)`
         instead, its value also put in `record` under the key (the evaluator's trace): the commonest names, without
         a call of `resolve` in between. Entries of any other type only say that the name exists. With `cycles`, a
         name read again while it is being computed is an error; without, the caller knows that it cannot be (the
@@ -107,11 +118,16 @@ class Context(dict[str, Any]):
         busy = self._busy
         if busy is not None:
             if key in busy:
-                raise ExpressionError(f"`{key}` depends on itself")
+                cycle = ExpressionError(f"`{key}` depends on itself")
+                cycle.located = True  # it names the name: no fact wraps it
+                raise cycle
             busy.add(key)
         try:
             if type(entry) is tuple:
-                value = entry[0](self)
+                try:
+                    value = entry[0](self)
+                except ExpressionError as error:
+                    raise located(error, entry[1], entry[2]) from None
                 self._record[entry[1]] = value
             else:
                 value = self._resolve(key)

@@ -18,9 +18,10 @@ import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from engine.core.context import Computed, Context
+from engine.core.context import Computed, Context, located
 from engine.core.store import ObjectStore, field_value
 from engine.core.trace import Trace
+from engine.errors import ExpressionError
 from engine.expr import is_false
 from engine.model import GVK, Obj
 from engine.spec.checks import needs_cycle_check
@@ -68,10 +69,16 @@ def _tables(document: Document) -> tuple[dict[str, Producer], dict[str, Computed
     computes them itself: an expression's function, or `_fact` of the form), related objects True (looked up through
     `Names._produce`); and whether the context must catch cycles (engine.spec.checks.needs_cycle_check)."""
     producers = _producers(document)
+    where = _where(document)
     computed: dict[str, Computed | bool] = {
-        name: (how, key) if kind == _FACT else True for name, (kind, how, key) in producers.items()
+        name: (how, key, where[name]) if kind == _FACT else True for name, (kind, how, key) in producers.items()
     }
     return producers, computed, needs_cycle_check(document)
+
+
+def _where(document: Document) -> dict[str, str]:
+    """Where each fact is defined (`file:line`), for the message of an error computing it."""
+    return {name: f"{fact.location.file}:{fact.location.line}" for name, fact in document.facts.items()}
 
 
 def _resolved(document: Document) -> dict[str, bool]:
@@ -153,7 +160,10 @@ class Names:
         """The value of a related object or a fact, computed on its first read (and traced)."""
         kind, how, key = self._producers[name]
         if kind == _FACT:
-            value = self._facts[key] = how(self._root())
+            try:
+                value = self._facts[key] = how(self._root())
+            except ExpressionError as error:
+                raise located(error, key, derived("where", self.document, _where)[name]) from None
             return value
         value = self._get(*how) if kind == _GET else self._lookup(how)
         self._looked_up[key] = value

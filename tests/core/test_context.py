@@ -102,7 +102,11 @@ def test_computed_names_are_functions_of_the_context_recorded_once() -> None:
         calls.append("double")
         return context["base"] * 2
 
-    names: dict[str, Any] = {"double": (double, "doc.double"), "base": True, "loop": (lambda c: c["loop"], "doc.loop")}
+    names: dict[str, Any] = {
+        "double": (double, "doc.double", "doc.yaml:3"),
+        "base": True,
+        "loop": (lambda c: c["loop"], "doc.loop", "doc.yaml:4"),
+    }
     context = Context({}, names, resolve=lambda name: 21, record=record)
     child = context.child({"item": 1})
     assert child.get("double") == 42
@@ -112,3 +116,20 @@ def test_computed_names_are_functions_of_the_context_recorded_once() -> None:
     assert "base" not in record  # resolved names are recorded by their resolver, if at all
     with pytest.raises(ExpressionError, match=r"^`loop` depends on itself$"):
         context.get("loop")
+
+
+def test_an_error_computing_a_name_says_which_and_where() -> None:
+    """An expression error computing a `Computed` name names its key and where it is defined: the innermost one
+    when names depend on each other (a condition reading a fact that reads a failing fact)."""
+
+    def fails(context: Context) -> Any:
+        raise ExpressionError("In function length(), invalid type")
+
+    names: dict[str, Any] = {
+        "outer": (lambda c: c["inner"] + 1, "doc.outer", "doc.yaml:3"),
+        "inner": (fails, "doc.inner", "doc.yaml:7"),
+    }
+    context = Context({}, names, resolve=lambda name: None)
+    with pytest.raises(ExpressionError) as raised:
+        context["outer"]
+    assert str(raised.value) == "doc.inner (doc.yaml:7): In function length(), invalid type"
