@@ -17,7 +17,7 @@ from engine.model import GVK
 from engine.spec import checks
 from engine.spec.loader import Document as SourceDocument
 from engine.spec.loader import Source, dotted, load_paths, load_texts
-from engine.spec.parts import BROKEN, UNCHECKED, Parts
+from engine.spec.parts import BROKEN, RESERVED, UNCHECKED, Parts
 from engine.spec.ruleset import (
     ActionSpec,
     Builder,
@@ -44,8 +44,6 @@ from engine.spec.ruleset import (
 )
 from engine.spec.schema import DOCUMENT, FACT_FORM, validate
 from engine.spec.selectors import LabelSelector, SelectorError, parse_selector
-
-RESERVED = frozenset({"object", "item", "args", "rule", "transition", "entered", "error", "base"})
 
 
 def compile_ruleset(paths: Iterable[Path | str], crds: Iterable[Mapping[str, Any]] = ()) -> RuleSet:
@@ -456,6 +454,13 @@ class _DocumentCompiler:
             if to is None and not always:
                 p.problem(
                     (*where, "event"), "this event can never fire: the rule has no `to`; add `always: true`", "event"
+                )
+            elif to is not None and not always and states is not None and states <= {to}:
+                p.problem(
+                    (*where, "event"),
+                    f"this event can never fire: the rule only runs in `{to}`, its `to`, so the state never changes; "
+                    "add `always: true`",
+                    "event",
                 )
         if len(self.problems) > before:
             return None  # a half-compiled rule would mislead the checks across rules

@@ -41,6 +41,12 @@ from engine.spec.ruleset import (
 )
 from engine.spec.schema import ACTION, ACTION_KEYS, TRANSFORM, TRANSFORM_KEYS, validate
 
+RESERVED = frozenset({"object", "item", "args", "rule", "transition", "entered", "error", "base"})
+"""Names the language gives meaning to: no related object, fact, `let` or `forEach.as` may take them."""
+JSON_PATCH_OPS = ("add", "remove", "replace", "move", "copy", "test")
+MAX_REQUEUE = 7 * 24 * 3600.0
+"""The longest `requeue.after` (seconds): a week."""
+
 Path = tuple[Any, ...]
 BROKEN: Any = object()
 """Stands for an item the schema rejected (already reported): skipped, so later items keep their index."""
@@ -205,6 +211,7 @@ class Parts:
             if ("merge" in body) == ("json" in body):
                 self.problem(where, "patch needs exactly one of `merge` or `json`", "patch")
                 return None
+            self._json_patch(body.get("json"), (*where, "json"))
             return None if target is None else PatchSpec(target, t("merge"), t("json"))
         if op is ActionOp.STATUS:
             conditions = body.get("conditions") or {}
@@ -216,11 +223,38 @@ class Parts:
         if op is ActionOp.EVENT:
             return self.event(body, where, scope)
         if op is ActionOp.REQUEUE:
-            return RequeueSpec(float(body["after"]))
+            after = float(body["after"])
+            if not 0 <= after <= MAX_REQUEUE:
+                self.problem(
+                    (*where, "after"), f"requeue after {body['after']!r} s: expected 0 to {MAX_REQUEUE:g}", "requeue"
+                )
+                return None
+            return RequeueSpec(after)
         alias = body.get("as", "item")
+        if alias in RESERVED and alias != "item":  # `item` is the default: each item of `in`
+            self.problem((*where, "as"), f"`{alias}` is a reserved name ({', '.join(sorted(RESERVED))})", "reserved")
         each = self.expr(body["in"], (*where, "in"), scope)
         inner = self.actions(body["do"], (*where, "do"), scope | {alias})
         return None if each is None else ForEachSpec(each, alias, inner)
+
+    def _json_patch(self, ops: Any, where: Path) -> None:
+        """A JSON patch written out (not one template): each operation's `op` and `path` (RFC 6902)."""
+        if not isinstance(ops, list):
+            return
+        for index, operation in enumerate(ops):
+            if not isinstance(operation, dict):
+                continue
+            op, path = operation.get("op"), operation.get("path")
+            if isinstance(op, str) and "{{" not in op and op not in JSON_PATCH_OPS:
+                self.problem(
+                    (*where, index, "op"),
+                    f"unknown JSON patch op {op!r} (one of {', '.join(JSON_PATCH_OPS)})",
+                    "json-patch",
+                )
+            if isinstance(path, str) and "{{" not in path and path and not path.startswith("/"):
+                self.problem(
+                    (*where, index, "path"), f"a JSON patch path starts with `/`, found {path!r}", "json-patch"
+                )
 
     def event(self, body: dict[str, Any], where: Path, scope: frozenset[str]) -> EventSpec | None:
         reason = self.tmpl(body["reason"], (*where, "reason"), scope)

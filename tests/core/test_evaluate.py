@@ -70,7 +70,7 @@ LIFECYCLE_TEXT = """\
             when: "itemCount > `0`"
             event: {reason: Still, message: "{{ itemCount }} items", always: true}
           - name: settle
-            from: [Running]
+            from: [New, Running]  # never reached in New (start fires first): only [Running] would be a lint error
             to: Running
             event: {reason: Settled, message: settled}
       - name: audit
