@@ -241,6 +241,16 @@ def check_crd_paths(ruleset: RuleSet, crds: Iterable[Mapping[str, Any]]) -> list
             if isinstance(lookup, GetLookup) or (isinstance(lookup, ListLookup) and lookup.first):
                 roots[name] = [lookup.kind.gvk]
         optional = document.target.optional_fields
+        kinds_of_object = [gvk for gvk in object_kinds if gvk in schemas]
+        for location, path in _status_writes(document, document.location) if kinds_of_object else ():
+            if path[:2] == ("status", "conditions") or any(path[: len(field)] == field for field in optional):
+                continue  # conditions: a standard shape whose pruned fields the runtime expects (engine.runtime.memo)
+            if not any(_has_path(schemas[gvk], path) for gvk in kinds_of_object):
+                names = ", ".join(sorted(gvk.kind for gvk in kinds_of_object))
+                message = f"`{'.'.join(path)}` is written, but is not a field of {names} (per its CRD schema): the API server drops it"
+                if (location, message) not in seen:
+                    seen.add((location, message))
+                    problems.append(Problem(location, message, "crd-write"))
         for location, expression in _located_expressions(document, document.location):
             for path in expression.root_paths():
                 kinds = [gvk for gvk in roots.get(path[0], []) if gvk in schemas]
@@ -307,6 +317,27 @@ def _has_path(schema: Mapping[str, Any], path: tuple[str, ...]) -> bool:
             return False
         node = properties[part]
     return True
+
+
+def _status_writes(value: Any, location: Location) -> Iterator[tuple[Location, tuple[str, ...]]]:
+    """The fields of the evaluated object's status that a part writes, as written out (templated keys and values
+    aside): each `status.set` leaf and each state machine's field, with the location of the closest part."""
+    if isinstance(value, StatusSpec):
+        if value.target is None and value.set is not None and isinstance(value.set.source, dict):
+            yield from ((location, path) for path in _leaves(value.set.source, ("status",)))
+        return
+    if isinstance(value, StateMachine) and value.field.names:
+        yield location, tuple(value.field.names)
+    if isinstance(value, tuple | list):
+        for item in value:
+            yield from _status_writes(item, location)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type | Location):
+        here = getattr(value, "location", None)
+        if isinstance(here, Location) and here.line:
+            location = here
+        for member in dataclasses.fields(value):
+            if member.name != "location":
+                yield from _status_writes(getattr(value, member.name), location)
 
 
 def _located_expressions(value: Any, location: Location) -> Iterator[tuple[Location, Expression]]:
