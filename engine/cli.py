@@ -388,6 +388,9 @@ def _graph(args: argparse.Namespace) -> int:
     except RuleSetError as error:
         print(error, file=sys.stderr)
         return EXIT_UNUSABLE
+    if not any(group.state is not None for document in ruleset.documents for group in document.groups):
+        print("no state machine in these rules (a first-match group with `state`): nothing to draw", file=sys.stderr)
+        return EXIT_PROBLEMS
     print(mermaid(ruleset) if args.format == "mermaid" else dot(ruleset), end="")
     return EXIT_OK
 

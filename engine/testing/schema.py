@@ -90,7 +90,7 @@ STEP: dict[str, Any] = {
         "delete": _d("delete an object (owned objects are garbage-collected)", **_REF),
         "complete": _d("mark a Job complete, as the Job controller does", **_REF),
         "fail": _d("mark a Job failed, as the Job controller does", **_REF),
-        "advance": _d("move the clock: seconds, or a duration such as 90s, 5m, 1h30m, 2d", type=["string", "integer"]),
+        "advance": _d("move the clock: seconds, or a duration such as 90s, 5m, 1h30m, 2d", type=["string", "number"]),
         "expect": _d("what must hold after the step, or `nothing`", type=["string", "dict"], schema=EXPECT),
     },
 }

@@ -165,7 +165,8 @@ class StepReader:
             for key in (*(k for k in given if k not in WORLD_EXPECT_KEYS), *(["exact"] if "exact" in raw else [])):
                 self.problem(
                     (*path, key),
-                    f"a `{kind.value}` step runs no rule: it can only expect {' and '.join(WORLD_EXPECT_KEYS)}",
+                    f"{'an' if kind.value[0] in 'aeiou' else 'a'} `{kind.value}` step runs no rule: it can only expect "
+                    f"{' and '.join(WORLD_EXPECT_KEYS)}",
                 )
         for position, name in enumerate(raw.get("fired") or []):
             self._rule_name(name, (*path, "fired", position))

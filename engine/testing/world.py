@@ -73,6 +73,11 @@ class World:
             raise StepError(f"{selector} is ambiguous ({versions}): give its apiVersion")
         same_kind = self.named(selector.kind)
         there = f"; {selector.kind} objects: {', '.join(same_kind)}" if same_kind else ""
+        if not same_kind:  # a kind spelled in another case (`widget` for `Widget`): kinds are case-sensitive
+            kinds = sorted(
+                {gvk.kind for gvk, _, _ in self.cluster.objects if gvk.kind.lower() == selector.kind.lower()}
+            )
+            there = f"; kinds are case-sensitive: did you mean {' or '.join(kinds)}?" if kinds else ""
         raise StepError(f"there is no {selector} in the cluster{there}")
 
     def named(self, kind: str, limit: int = 10) -> list[str]:

@@ -523,6 +523,20 @@ def test_graph_of_broken_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "apiVersion: required field is missing" in err
 
 
+def test_graph_of_rules_without_a_state_machine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """graph of rules with no state machine says there is nothing to draw (exit 1), where it printed a blank line."""
+    (tmp_path / "r.yaml").write_text(
+        "apiVersion: rules.arcane.dev/v1alpha1\nkind: Rules\nmetadata: {name: plain}\n"
+        "spec:\n  for: {kind: {apiVersion: v1, kind: ConfigMap}}\n"
+        "  groups: [{name: main, match: all, rules: [{name: any}]}]\n"
+    )
+    assert run(capsys, "rules", "graph", str(tmp_path)) == (
+        EXIT_PROBLEMS,
+        "",
+        "no state machine in these rules (a first-match group with `state`): nothing to draw\n",
+    )
+
+
 def test_schema_prints_the_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
     """schema prints the rule-file JSON Schema (draft 2020-12)."""
     code, out, _ = run(capsys, "rules", "schema")

@@ -304,3 +304,30 @@ def test_world_changes_need_no_expectation(run: Run) -> None:
         """
     )
     assert result.passed, full(result)
+
+
+def test_advance_takes_seconds_with_a_fraction(run: Run) -> None:
+    """`advance: 1.5` moves the clock a second and a half (a number of seconds, as `advance: 90` is)."""
+    result = run(
+        """
+        given: [<w1>]
+        steps:
+          - advance: 1.5
+          - evaluate: Widget/w1
+            expect: {fired: [start]}
+        """
+    )
+    assert result.passed, full(result)
+
+
+def test_a_kind_in_the_wrong_case_is_named_as_it_is_spelt(run: Run) -> None:
+    """`evaluate: widget/w1` fails saying that kinds are case-sensitive and which kind was meant."""
+    result = run(
+        """
+        given: [<w1>]
+        steps:
+          - evaluate: widget/w1
+            expect: nothing
+        """
+    )
+    assert message(result) == "there is no widget/w1 in the cluster; kinds are case-sensitive: did you mean Widget?"
