@@ -126,6 +126,14 @@ class InformerOptions:
     def key(self) -> InformerKey:
         return InformerKey(self.resource.gvk, self.namespace, self.label_selector, self.field_selector)
 
+    def __str__(self) -> str:
+        """The key, for logs; a cluster-scoped kind has no namespaces to be in."""
+        if self.resource.namespaced:
+            return str(self.key)
+        selectors = ",".join(s for s in (self.label_selector, self.field_selector) if s)
+        text = f"{self.resource.gvk} (cluster-scoped)"
+        return f"{text} [{selectors}]" if selectors else text
+
 
 def _restart_reason(error: ApiError) -> RestartReason:
     if error.status == 0:

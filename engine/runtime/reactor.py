@@ -277,11 +277,11 @@ class Reactor:
             for informer in self.informers.informers():
                 key = informer.options.key
                 if key not in keys or keys[key].projection != informer.options.projection:
-                    log.info("stopping the watch of %s", key)
+                    log.info("stopping the watch of %s", informer.options)
                     await self.informers.stop(key)
             for key, options in keys.items():
                 if key not in self.informers:
-                    log.info("watching %s", key)
+                    log.info("watching %s", options)
                     gvk = options.resource.gvk
                     wants_old = partial(self._wants_old, gvk, gvk == CRD)
                     self.informers.start(options, self._handler(gvk), wants_old=wants_old)

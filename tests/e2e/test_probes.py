@@ -68,7 +68,7 @@ def test_readyz_waits_for_kinds_the_server_does_not_serve_yet(
     ) in body.splitlines()
     install_crds(bare)
     operator.wait_ready(30)
-    operator.wait_log("watching streaming.sneaksanddata.com/v1/StreamClass in all namespaces")
+    operator.wait_log("watching streaming.sneaksanddata.com/v1/StreamClass (cluster-scoped)")
     assert operator.alive()
 
 

@@ -15,7 +15,7 @@ from engine.kube.client import ClientOptions, KubeClient
 from engine.kube.config import KubeSettings
 from engine.kube.informer import Informer, InformerOptions, InformerState
 from engine.kube.timing import BackoffPolicy, ManualClock
-from engine.model import Obj
+from engine.model import GVK, Obj, ResourceType
 
 from .fakeapi import JOBS, FakeApi, Fault, eventually
 
@@ -450,3 +450,12 @@ async def test_namespace_scope_and_label_selector_reach_the_server(
     assert paths == {"/apis/batch/v1/namespaces/ns/jobs"}
     assert watches(api)[0]["labelSelector"] == "app=x"
     await informer.stop()
+
+
+def test_an_informer_names_its_scope_in_logs() -> None:
+    """A namespaced kind's informer is "in all namespaces" (or its namespace); a cluster-scoped kind's says so, not
+    "in all namespaces", which it has none of."""
+    classes = ResourceType(GVK("example.com", "v1", "WidgetClass"), "widgetclasses", False)
+    assert str(InformerOptions(JOBS)) == "batch/v1/Job in all namespaces"
+    assert str(InformerOptions(JOBS, namespace="a", label_selector="app=x")) == "batch/v1/Job in a [app=x]"
+    assert str(InformerOptions(classes)) == "example.com/v1/WidgetClass (cluster-scoped)"
