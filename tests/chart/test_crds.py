@@ -151,7 +151,7 @@ def test_names_scope_and_versions() -> None:
 
 
 def test_printer_columns() -> None:
-    """`kubectl get` shows the reference's columns for each kind."""
+    """`kubectl get` shows the reference's columns for each kind (and, for BackfillRequests, their phase and age)."""
     columns = {
         kind: [
             (c["name"], c["type"], c["jsonPath"]) for c in crd(kind)["spec"]["versions"][0]["additionalPrinterColumns"]
@@ -175,6 +175,8 @@ def test_printer_columns() -> None:
             ("StreamClass", "string", ".spec.streamClass"),
             ("StreamId", "string", ".spec.streamId"),
             ("Completed", "string", ".spec.completed"),
+            ("Phase", "string", ".status.phase"),  # ours: what the operator made of the request
+            ("Age", "date", ".metadata.creationTimestamp"),
         ],
     }
 
