@@ -271,7 +271,7 @@ class _Session:
         for name in reversed(fields[1:]):
             nested = {name: nested}
         key = object_key(self.object)
-        written = self.planner.written.get(key, self.object)
+        written = self.planner.base_of(key, self.object)
         if fields and fields[0] == "status":
             base, pending = plan.status.get(key, (written, {}))
             plan.status[key] = (base, merge_patch(pending, nested))

@@ -146,10 +146,24 @@ class Planner:
         self.document = document
         self.evaluated = evaluated
         self.now = now
-        self.written: dict[str, Obj] = {}
+        self._written: dict[str, Obj] = {}
+        self._pending: dict[str, tuple[Obj, dict[str, Any]]] = {}
         """Objects as the decisions planned so far leave them (their status writes and merge patches of the
-        evaluated object): a later decision's writes start from there, so that two rules setting conditions of
-        one object in one evaluation keep each other's (each write is the whole list)."""
+        evaluated object), as an object or as (object, patch) not applied until a later decision asks
+        (`base_of`): a later decision's writes start from there, so that two rules setting conditions of one
+        object in one evaluation keep each other's (each write is the whole list). Most evaluations make one
+        decision, which pays for nothing."""
+
+    def base_of(self, key: str, target: Obj) -> Obj:
+        """`target` (the object under `key`) as the decisions planned so far leave it."""
+        pending = self._pending.pop(key, None)
+        if pending is not None:
+            self._written[key] = merge_patch(*pending)
+        return self._written.get(key, target)
+
+    def _wrote(self, key: str, base: Obj, patch: dict[str, Any]) -> None:
+        """A decision writes `patch` to the object under `key` (`base` as the decision found it)."""
+        self._pending[key] = (self.base_of(key, base), patch)
 
     def plan(self, specs: tuple[ActionSpec, ...], context: Context, plan: Plan) -> None:
         for spec in specs:
@@ -233,7 +247,7 @@ class Planner:
                     if merge_patch(target, patch) != target:
                         plan.actions.append(PatchObject(ObjectRef.of_object(target), patch, PatchType.MERGE))
                     continue
-                base, pending = plan.main_patches.get(key, (self.written.get(key, target), {}))
+                base, pending = plan.main_patches.get(key, (self.base_of(key, target), {}))
                 plan.main_patches[key] = (base, merge_patch(pending, patch))
             else:
                 assert body.json is not None
@@ -244,7 +258,7 @@ class Planner:
         targets = [self.evaluated] if body.target is None else _objects(body.target.evaluate(context), "status")
         for target in targets:
             key = object_key(target)
-            base, pending = plan.status.get(key, (self.written.get(key, target), {}))
+            base, pending = plan.status.get(key, (self.base_of(key, target), {}))
             if body.set is not None:
                 values = body.set.render(context)
                 if not isinstance(values, dict):
@@ -280,11 +294,10 @@ class Planner:
         """The decision's actions: rule actions, then patches and status writes that change something, then events."""
         actions = list(plan.actions)
         after = self.evaluated
-        written = self.written
         for key, (base, patch) in plan.main_patches.items():
-            if patch and (patched := merge_patch(base, patch)) != base:  # an empty patch changes nothing
+            if patch and merge_patch(base, patch) != base:  # an empty patch changes nothing (targets are objects)
                 actions.append(PatchObject(ObjectRef.of_object(base), patch, PatchType.MERGE))
-                written[key] = patched
+                self._wrote(key, base, patch)
                 if key == object_key(self.evaluated):
                     after = merge_patch(after, patch)
         for key, (base, status) in plan.status.items():
@@ -293,7 +306,7 @@ class Planner:
                 continue
             if merge_patch(current, status) != current:
                 actions.append(PatchObject(ObjectRef.of_object(base), {"status": status}, PatchType.MERGE, "status"))
-                written[key] = merge_patch(base, {"status": status})
+                self._wrote(key, base, {"status": status})
                 if key == object_key(self.evaluated):
                     after = merge_patch(after, {"status": status})
         for event in plan.events:
