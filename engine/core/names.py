@@ -69,7 +69,7 @@ def _tables(document: Document) -> tuple[dict[str, Producer], dict[str, Computed
     computes them itself: an expression's function, or `_fact` of the form), related objects True (looked up through
     `Names._produce`); and whether the context must catch cycles (engine.spec.checks.needs_cycle_check)."""
     producers = _producers(document)
-    where = _where(document)
+    where = derived("where", document, _where)
     computed: dict[str, Computed | bool] = {
         name: (how, key, where[name]) if kind == _FACT else True for name, (kind, how, key) in producers.items()
     }

@@ -96,7 +96,11 @@ class InformerKey:
     field_selector: str = ""
 
     def __str__(self) -> str:
-        text = f"{self.gvk} in {self.namespace or 'all namespaces'}"
+        return self.described(f"in {self.namespace or 'all namespaces'}")
+
+    def described(self, scope: str) -> str:
+        """The kind, `scope` and the selectors, for logs and messages."""
+        text = f"{self.gvk} {scope}"
         selectors = ",".join(s for s in (self.label_selector, self.field_selector) if s)
         return f"{text} [{selectors}]" if selectors else text
 
@@ -128,11 +132,7 @@ class InformerOptions:
 
     def __str__(self) -> str:
         """The key, for logs; a cluster-scoped kind has no namespaces to be in."""
-        if self.resource.namespaced:
-            return str(self.key)
-        selectors = ",".join(s for s in (self.label_selector, self.field_selector) if s)
-        text = f"{self.resource.gvk} (cluster-scoped)"
-        return f"{text} [{selectors}]" if selectors else text
+        return str(self.key) if self.resource.namespaced else self.key.described("(cluster-scoped)")
 
 
 def _restart_reason(error: ApiError) -> RestartReason:
