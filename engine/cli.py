@@ -288,7 +288,9 @@ def _explain(args: argparse.Namespace) -> int:
         return _not_evaluated(args.format, heading, what, _why_not(ruleset, target, cluster))
     evaluation = evaluate(ruleset, Snapshot(target, cluster), lambda: clock)
     if args.format == "json":
-        print(json.dumps({"decisions": [_decision_json(d) for d in evaluation.decisions]}, indent=2, default=str))
+        decisions = [_decision_json(d) for d in evaluation.decisions]
+        trace = render_trace(evaluation.trace).splitlines()
+        print(json.dumps({"decisions": decisions, "trace": trace}, indent=2, default=str))
         return EXIT_OK
     print(heading)
     if not evaluation.decisions:
@@ -372,7 +374,9 @@ def _action_text(action: Any) -> str:
 
     if isinstance(action, CreateObject):
         meta = action.obj.get("metadata") or {}
-        return f"create {action.obj.get('kind')} {meta.get('name') or meta.get('generateName', '') + '*'}"
+        name = meta.get("name") or meta.get("generateName", "") + "*"
+        namespace = f"{meta['namespace']}/" if meta.get("namespace") else ""
+        return f"create {action.obj.get('kind')}/{namespace}{name}"  # as the other actions name their objects
     if isinstance(action, DeleteObject):
         return f"delete {action.ref} ({action.propagation.value})"
     if isinstance(action, PatchObject):

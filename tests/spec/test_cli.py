@@ -174,7 +174,11 @@ def test_explain_shows_decisions_and_trace(rules: Path, tmp_path: Path, capsys: 
     )
     assert code == EXIT_OK
     lines = out.splitlines()
-    assert lines[:3] == ["Widget default/w1", f"rule start ({rules / 'widgets.yaml'}:68):", "  - create Job w1-job"]
+    assert lines[:3] == [
+        "Widget default/w1",
+        f"rule start ({rules / 'widgets.yaml'}:68):",
+        "  - create Job/default/w1-job",
+    ]
     assert lines[3].startswith('  - patch Widget/default/w1/status: {"status": {"conditions": [{"lastTransitionTime": ')
     assert lines[4:] == [
         f"rule count ({rules / 'widgets.yaml'}:79):",
@@ -197,7 +201,8 @@ def test_explain_shows_decisions_and_trace(rules: Path, tmp_path: Path, capsys: 
 
 
 def test_explain_json(rules: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`explain --format json` lists decisions with rule, file, line, error, transition and actions."""
+    """`explain --format json` lists decisions with rule, file, line, error, transition and actions, and the trace
+    (its lines, as the text output shows them)."""
     (tmp_path / "widget.yaml").write_text(WIDGET)
     code, out, _ = run(
         capsys, "rules", "explain", "--rules", str(rules), "--object", str(tmp_path / "widget.yaml"), "--format", "json"
@@ -209,6 +214,9 @@ def test_explain_json(rules: Path, tmp_path: Path, capsys: pytest.CaptureFixture
         ("count", 79, "", None),
     ]
     assert decisions[1]["actions"] == ['patch Widget/default/w1/status: {"status": {"requests": 0}}']
+    trace = json.loads(out)["trace"]
+    assert "group widgets/lifecycle (match first, state 'New'):" in trace
+    assert "  winner: start" in trace
 
 
 def test_explain_unusable_input(rules: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
