@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-demo", action="store_true", help="install the CRDs only, not the demo plugin")
     parser.add_argument("--log-format", choices=["json", "text"], default="text")
+    parser.add_argument(
+        "--log-level", default=None, help="the operator's: debug, info, warning, error (default: LOG_LEVEL or info)"
+    )
     return parser
 
 
@@ -122,6 +125,7 @@ def _start_operator(args: argparse.Namespace, kubeconfig: Path) -> subprocess.Po
         args.log_format,
         "--leader-election-namespace",
         "default",
+        *(["--log-level", args.log_level] if args.log_level else []),
     ]
     environment = {**os.environ, "POD_NAMESPACE": os.environ.get("POD_NAMESPACE", "default")}
     return subprocess.Popen(command, env=environment)

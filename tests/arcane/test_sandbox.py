@@ -7,8 +7,11 @@ import signal
 import socket
 import subprocess
 import threading
+from pathlib import Path
 
-from arcane.sandbox import RESTARTS, _choose_port, _wait
+import pytest
+
+from arcane.sandbox import RESTARTS, _choose_port, _parser, _start_operator, _wait
 
 
 def _held() -> socket.socket:
@@ -91,3 +94,21 @@ def test_a_crash_loop_is_not_restarted_forever() -> None:
     first = restart()
     failed, last = _wait(first, threading.Event(), restart)
     assert (failed, last, len(killed)) == (True, killed[-1], RESTARTS + 1)
+
+
+def test_the_log_level_reaches_the_operator(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`arcane sandbox --log-level debug` runs the operator with `--log-level debug`; without it, the operator's
+    default (LOG_LEVEL, or info) stands."""
+    started: list[list[str]] = []
+
+    def popen(command: list[str], **_kwargs: object) -> object:
+        started.append(command)
+        return object()
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    for argv in (["--log-level", "debug"], []):
+        args = _parser().parse_args([*argv, "--health-port", "1", "--metrics-port", "2"])
+        _start_operator(args, tmp_path / "kubeconfig")
+    with_level, without = started
+    assert with_level[with_level.index("--log-level") + 1] == "debug"
+    assert "--log-level" not in without
