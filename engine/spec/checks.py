@@ -242,7 +242,7 @@ def check_crd_paths(ruleset: RuleSet, crds: Iterable[Mapping[str, Any]]) -> list
                 roots[name] = [lookup.kind.gvk]
         optional = document.target.optional_fields
         kinds_of_object = [gvk for gvk in object_kinds if gvk in schemas]
-        for location, path in _status_writes(document, document.location) if kinds_of_object else ():
+        for location, path in _status_writes(document) if kinds_of_object else ():
             if path[:2] == ("status", "conditions") or any(path[: len(field)] == field for field in optional):
                 continue  # conditions: a standard shape whose pruned fields the runtime expects (engine.runtime.memo)
             if not any(_has_path(schemas[gvk], path) for gvk in kinds_of_object):
@@ -319,48 +319,44 @@ def _has_path(schema: Mapping[str, Any], path: tuple[str, ...]) -> bool:
     return True
 
 
-def _status_writes(value: Any, location: Location) -> Iterator[tuple[Location, tuple[str, ...]]]:
-    """The fields of the evaluated object's status that a part writes, as written out (templated keys and values
+def _status_writes(document: Document) -> Iterator[tuple[Location, tuple[str, ...]]]:
+    """The fields of the evaluated object's status that a document writes, as written out (templated keys and values
     aside): each `status.set` leaf and each state machine's field, with the location of the closest part."""
-    if isinstance(value, StatusSpec):
-        if value.target is None and value.set is not None and isinstance(value.set.source, dict):
-            yield from ((location, path) for path in _leaves(value.set.source, ("status",)))
-        return
-    if isinstance(value, StateMachine) and value.field.names:
-        yield location, tuple(value.field.names)
-    if isinstance(value, tuple | list):
-        for item in value:
-            yield from _status_writes(item, location)
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type | Location):
-        here = getattr(value, "location", None)
-        if isinstance(here, Location) and here.line:
-            location = here
-        for member in dataclasses.fields(value):
-            if member.name != "location":
-                yield from _status_writes(getattr(value, member.name), location)
+    for location, part in _parts(document, document.location):
+        if isinstance(part, StatusSpec):
+            if part.target is None and part.set is not None and isinstance(part.set.source, dict):
+                yield from ((location, path) for path in _leaves(part.set.source, ("status",)))
+        elif isinstance(part, StateMachine) and part.field.names:
+            yield location, tuple(part.field.names)
 
 
 def _located_expressions(value: Any, location: Location) -> Iterator[tuple[Location, Expression]]:
     """Every expression inside a compiled part, with the location of the closest part that has one."""
-    if isinstance(value, Expression):
-        yield location, value
-    elif isinstance(value, Template):
-        for expression in value.expressions:
-            if isinstance(expression, Expression):
-                yield location, expression
-    elif isinstance(value, tuple | list):
+    for here, part in _parts(value, location):
+        if isinstance(part, Expression):
+            yield here, part
+        elif isinstance(part, Template):
+            yield from ((here, e) for e in part.expressions if isinstance(e, Expression))
+
+
+def _parts(value: Any, location: Location) -> Iterator[tuple[Location, Any]]:
+    """`value` and every compiled part inside it, each with the location of the closest part that has one."""
+    yield location, value
+    if isinstance(value, Expression | Template):
+        return
+    if isinstance(value, tuple | list):
         for item in value:
-            yield from _located_expressions(item, location)
+            yield from _parts(item, location)
     elif isinstance(value, dict):
         for item in value.values():
-            yield from _located_expressions(item, location)
+            yield from _parts(item, location)
     elif dataclasses.is_dataclass(value) and not isinstance(value, type | Location):
         here = getattr(value, "location", None)
         if isinstance(here, Location) and here.line:
             location = here
         for member in dataclasses.fields(value):
             if member.name != "location":
-                yield from _located_expressions(getattr(value, member.name), location)
+                yield from _parts(getattr(value, member.name), location)
 
 
 # --- facts that depend on the evaluated object alone -----------------------------------------------------
