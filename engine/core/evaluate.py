@@ -22,7 +22,7 @@ from engine.core.context import Context
 from engine.core.groups import GroupPlan
 from engine.core.memo import FactMemo
 from engine.core.names import Names, Read, derived
-from engine.core.plan import Plan, Planner, merge_patch, object_key
+from engine.core.plan import Plan, Planner
 from engine.core.store import ObjectStore
 from engine.core.targets import Binding, bindings_for, in_scope
 from engine.core.trace import Failed, GroupRecord, Trace
@@ -252,7 +252,7 @@ class _Session:
                 data = machine.data.get(rule.to)
                 entered = data.render(moving) if data is not None else None
                 entering = moving.child({"entered": entered})
-                self._write_state(machine.field.names or (), rule.to, plan)
+                self.planner.write_field(machine.field.names or (), rule.to, plan)
                 self.planner.plan(machine.on_enter, entering, plan)
                 if rule.event is not None:
                     self.planner.event(rule.event, entering, plan)
@@ -265,19 +265,6 @@ class _Session:
         self.evaluation.decisions.append(
             Decision(self._provenance(group, rule), actions, requeue_after=plan.requeue_after, transition=transition)
         )
-
-    def _write_state(self, fields: tuple[str, ...], value: str, plan: Plan) -> None:
-        nested: Any = value
-        for name in reversed(fields[1:]):
-            nested = {name: nested}
-        key = object_key(self.object)
-        written = self.planner.base_of(key, self.object)
-        if fields and fields[0] == "status":
-            base, pending = plan.status.get(key, (written, {}))
-            plan.status[key] = (base, merge_patch(pending, nested))
-        else:
-            base, pending = plan.main_patches.get(key, (written, {}))
-            plan.main_patches[key] = (base, merge_patch(pending, {fields[0]: nested} if fields else {}))
 
 
 def _no_provenance(_rule: Rule) -> dict[str, Provenance]:

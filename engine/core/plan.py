@@ -276,6 +276,20 @@ class Planner:
                         pending["conditions"] = kept
             plan.status[key] = (base, pending)
 
+    def write_field(self, fields: tuple[str, ...], value: Any, plan: Plan) -> None:
+        """Set the evaluated object's field at `fields` (a state machine's state): in its status write when the path
+        starts with `status`, else in its merge patch."""
+        nested: Any = value
+        for name in reversed(fields[1:]):
+            nested = {name: nested}
+        key = object_key(self.evaluated)
+        if fields and fields[0] == "status":
+            base, pending = plan.status.get(key, (self.base_of(key, self.evaluated), {}))
+            plan.status[key] = (base, merge_patch(pending, nested))
+        else:
+            base, pending = plan.main_patches.get(key, (self.base_of(key, self.evaluated), {}))
+            plan.main_patches[key] = (base, merge_patch(pending, {fields[0]: nested} if fields else {}))
+
     def event(self, body: EventSpec, context: Context, plan: Plan, when_changed: FieldPath | None = None) -> None:
         target = self.evaluated if body.target is None else body.target.evaluate(context)
         if not isinstance(target, dict):
