@@ -453,10 +453,11 @@ class Reactor:
     async def _caches_synced(self) -> None:
         """Wait until every watch has completed its first list (controller-runtime's WaitForCacheSync), with no swap
         or re-plan under way."""
-        while not self._settled.is_set() or (pending := self._unsynced()):
-            if not self._settled.is_set():
-                await self._settled.wait()
-                continue
+        while True:
+            await self._settled.wait()  # at once when no swap or re-plan is under way
+            pending = self._unsynced()
+            if not pending:
+                return
             informer = self.informers.informer(pending[0])
             if informer is not None:
                 with contextlib.suppress(TimeoutError):  # re-check: the informer may have been stopped
