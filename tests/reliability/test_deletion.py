@@ -3,7 +3,7 @@
 The garbage collector deletes a deleted stream's Job and initial BackfillRequest; the operator hears of those
 deletions on other watches than the stream's, and may hear of them first. An evaluation of the stream then finds it
 still cached, Running, with its Job gone, and would create the Job again (the collector deletes it again, after its
-Pod may have started): 12 to 21 such creates in each run of 100 streams before engine/runtime/deletions.py, which
+Pod may have started): 14 and 12 such creates in the two runs of 100 streams before engine/runtime/deletions.py, which
 holds back the creation of what someone else deleted for a grace, by which time the stream's own deletion has
 arrived.
 """
