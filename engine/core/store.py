@@ -6,11 +6,10 @@ The operator backs it with its informer caches (engine.kube), fixtures with the 
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Iterable
 from typing import Protocol
 
+from engine.expr import field_names
 from engine.model import GVK, Obj
 
 
@@ -40,14 +39,3 @@ def field_value(obj: Obj, field: str) -> object:
             return None
         node = node.get(part)
     return node
-
-
-_QUOTED = re.compile(r'"([^"]+)"|([^.]+)')
-
-
-@functools.lru_cache(maxsize=1024)
-def field_names(field: str) -> tuple[str, ...]:
-    """The names of a dotted path, quotes removed (`a."b.c".d` -> a, b.c, d)."""
-    if '"' not in field:
-        return tuple(field.split("."))
-    return tuple(quoted or plain for quoted, plain in _QUOTED.findall(field))

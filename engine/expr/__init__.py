@@ -26,7 +26,7 @@ from engine.expr.functions import (
     rfc3339,
     use_clock,
 )
-from engine.expr.paths import FieldPath, PathSyntaxError
+from engine.expr.paths import FieldPath, PathSyntaxError, field_names
 from engine.expr.template import Template, TemplateSyntaxError, compile_template, stringify
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "compile_path",
     "compile_template",
     "custom_function_docs",
+    "field_names",
     "is_false",
     "rfc3339",
     "stringify",

@@ -11,6 +11,7 @@ private copy. This module does not evaluate expressions (engine.expr.jmes) nor d
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -289,3 +290,15 @@ def _datum_key(path: Any) -> Any:
     if isinstance(path, jsonpath_ng.Index):
         return getattr(path, "index", None) if hasattr(path, "index") else path.indices[0]
     return None
+
+
+_NAMES = re.compile(r'"([^"]+)"|([^.]+)')
+
+
+@functools.lru_cache(maxsize=1024)
+def field_names(field: str) -> tuple[str, ...]:
+    """The names of a dotted path of fields (`spec.owner`); a name in double quotes may hold dots and slashes
+    (`metadata.labels."app.kubernetes.io/name"` -> metadata, labels, app.kubernetes.io/name)."""
+    if '"' not in field:
+        return tuple(field.split("."))
+    return tuple(quoted or plain for quoted, plain in _NAMES.findall(field))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import Problem, RuleSetError
+from engine.expr import field_names
 from engine.model import GVK
 from engine.spec import checks
 from engine.spec.loader import Document as SourceDocument
@@ -182,7 +183,7 @@ class _DocumentCompiler:
         scope = (
             tuple(spec_for.get("namespaces") or ()),
             self._selector(spec_for.get("labelSelector")),
-            tuple(tuple(path.split(".")) for path in spec_for.get("optionalFields") or ()),
+            tuple(field_names(path) for path in spec_for.get("optionalFields") or ()),
         )
         if "kind" in spec_for:
             return Target(_kind(spec_for["kind"]), None, *scope), ""

@@ -23,10 +23,9 @@ KIND = "Rules"
 
 NAME = r"^[A-Za-z][A-Za-z0-9_-]*$"
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
-FIELD_PATH = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
-MATCH_PATH = r'^([A-Za-z0-9_-]+|"[^"]+")(\.([A-Za-z0-9_-]+|"[^"]+"))*$'
-"""A field path whose names may be quoted, for names with dots or slashes: metadata.labels."app.kubernetes.io/name"."""
-"""A dotted path of field names, such as spec.owner."""
+FIELD_PATH = r'^([A-Za-z0-9_-]+|"[^"]+")(\.([A-Za-z0-9_-]+|"[^"]+"))*$'
+"""A dotted path of field names, such as spec.owner; a name with dots or slashes in double quotes:
+metadata.labels."app.kubernetes.io/name" (engine.expr.field_names reads it)."""
 SHOWN = 80
 """Found values are shown up to this many characters in messages."""
 
@@ -210,7 +209,7 @@ RELATED: dict[str, Any] = {
                     'double quotes: metadata.labels."app.kubernetes.io/name") equals the value (a template); '
                     "answered from an index, so a lookup does not scan every object of its kind",
                     type="dict",
-                    keysrules={"type": "string", "regex": MATCH_PATH},
+                    keysrules={"type": "string", "regex": FIELD_PATH},
                     valuesrules={"type": ["string", "integer", "boolean"]},
                 ),
                 "where": _d("keep items for which this is true (`item` is the candidate)", **_EXPR),

@@ -296,3 +296,19 @@ def test_mangled_documents_give_problems_not_crashes(edits: list[tuple[tuple[Any
             continue
     found = lint_texts(yaml.safe_dump(doc, sort_keys=False))
     assert all(problem.message and problem.location.file == "r.yaml" for problem in found)
+
+
+def test_field_paths_take_quoted_names_alike() -> None:
+    """`for.optionalFields` reads a path with a quoted name (dots or slashes in it) as `match` does: one name."""
+    text = """\
+apiVersion: rules.arcane.dev/v1alpha1
+kind: Rules
+metadata: {name: widgets}
+spec:
+  for:
+    kind: {apiVersion: example.com/v1, kind: Widget}
+    optionalFields: [spec.replicas, 'metadata.annotations."example.com/tier"']
+  groups: [{name: main, rules: [{name: any}]}]
+"""
+    (document,) = compile_texts({"w.yaml": text}).documents
+    assert document.target.optional_fields == (("spec", "replicas"), ("metadata", "annotations", "example.com/tier"))
